@@ -1,0 +1,53 @@
+"""Typed shapes of kaito's Kubernetes resources (Workspace, NodeClaim) and CRD generation."""
+
+from kaito.api.meta import (
+    Condition,
+    ConditionStatus,
+    LabelSelector,
+    LabelSelectorRequirement,
+    ObjectMeta,
+    OwnerReference,
+    find_condition,
+    set_condition,
+)
+from kaito.api.workspace import (
+    AdapterSource,
+    AdapterSpec,
+    AdapterState,
+    AdapterStatus,
+    InferenceSpec,
+    PresetOptions,
+    PresetSpec,
+    ResourceSpec,
+    TuningInput,
+    TuningMethod,
+    TuningOutput,
+    TuningSpec,
+    Workspace,
+    WorkspaceStatus,
+)
+
+__all__ = [
+    "AdapterSource",
+    "AdapterSpec",
+    "AdapterState",
+    "AdapterStatus",
+    "Condition",
+    "ConditionStatus",
+    "InferenceSpec",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "ObjectMeta",
+    "OwnerReference",
+    "PresetOptions",
+    "PresetSpec",
+    "ResourceSpec",
+    "TuningInput",
+    "TuningMethod",
+    "TuningOutput",
+    "TuningSpec",
+    "Workspace",
+    "WorkspaceStatus",
+    "find_condition",
+    "set_condition",
+]

@@ -1,0 +1,1 @@
+"""The `kaito` command: wires the rooms together."""

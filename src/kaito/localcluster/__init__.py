@@ -1,0 +1,1 @@
+"""An embedded Kubernetes: API server, storage, built-in controllers, scheduler, local pod runner."""

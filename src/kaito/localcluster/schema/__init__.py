@@ -1,0 +1,31 @@
+"""Pure algorithms the embedded API server calls: structural schemas, CEL, patches, apply, admission, JSONPath.
+
+Import everything from here: ``from kaito.localcluster.schema import validate, prune, ...``.
+"""
+
+from kaito.localcluster.schema.admission import AdmissionChain
+from kaito.localcluster.schema.apply import server_side_apply
+from kaito.localcluster.schema.errors import AdmissionDenied, ApplyConflict, FieldError, PatchError
+from kaito.localcluster.schema.jsonpatch import json_merge_patch, json_patch
+from kaito.localcluster.schema.jsonpath import JSONPathError, evaluate_jsonpath
+from kaito.localcluster.schema.strategic import strategic_merge_patch, strategic_merge_supported
+from kaito.localcluster.schema.structural import apply_defaults, prune
+from kaito.localcluster.schema.validation import validate
+
+__all__ = [
+    "AdmissionChain",
+    "AdmissionDenied",
+    "ApplyConflict",
+    "FieldError",
+    "JSONPathError",
+    "PatchError",
+    "apply_defaults",
+    "evaluate_jsonpath",
+    "json_merge_patch",
+    "json_patch",
+    "prune",
+    "server_side_apply",
+    "strategic_merge_patch",
+    "strategic_merge_supported",
+    "validate",
+]

@@ -1,0 +1,1 @@
+"""Model and GPU SKU catalogs, and the sizing planner that matches one to the other."""

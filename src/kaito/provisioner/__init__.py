@@ -1,0 +1,1 @@
+"""The NodeClaim reconciler and the cloud providers (Azure AKS agent pools, local) behind it."""

@@ -1,0 +1,1 @@
+"""The Workspace reconciler: nodes, NodeClaims, inference workloads, tuning jobs and status."""

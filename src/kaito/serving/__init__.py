@@ -1,0 +1,1 @@
+"""`kaito serve`: the process inside each inference pod (vLLM, adapters, legacy /chat)."""

@@ -1,0 +1,1 @@
+"""The validating and defaulting admission webhook for Workspaces."""

@@ -1,0 +1,1 @@
+"""Model weight delivery, caching and progress for inference and tuning pods."""

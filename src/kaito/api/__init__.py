@@ -1,5 +1,6 @@
 """Typed shapes of kaito's Kubernetes resources (Workspace, NodeClaim) and CRD generation."""
 
+from kaito.api.errors import FieldError, describe, field_errors
 from kaito.api.meta import (
     Condition,
     ConditionStatus,
@@ -10,6 +11,16 @@ from kaito.api.meta import (
     find_condition,
     set_condition,
 )
+from kaito.api.nodeclaim import (
+    NodeClaim,
+    NodeClaimSpec,
+    NodeClaimStatus,
+    NodeClassReference,
+    NodeSelectorRequirement,
+    ResourceRequirements,
+    Taint,
+    TaintEffect,
+)
 from kaito.api.workspace import (
     AdapterSource,
     AdapterSpec,
@@ -19,6 +30,7 @@ from kaito.api.workspace import (
     PresetOptions,
     PresetSpec,
     ResourceSpec,
+    ScaleSpec,
     TuningInput,
     TuningMethod,
     TuningOutput,
@@ -34,20 +46,32 @@ __all__ = [
     "AdapterStatus",
     "Condition",
     "ConditionStatus",
+    "FieldError",
     "InferenceSpec",
     "LabelSelector",
     "LabelSelectorRequirement",
+    "NodeClaim",
+    "NodeClaimSpec",
+    "NodeClaimStatus",
+    "NodeClassReference",
+    "NodeSelectorRequirement",
     "ObjectMeta",
     "OwnerReference",
     "PresetOptions",
     "PresetSpec",
+    "ResourceRequirements",
     "ResourceSpec",
+    "ScaleSpec",
+    "Taint",
+    "TaintEffect",
     "TuningInput",
     "TuningMethod",
     "TuningOutput",
     "TuningSpec",
     "Workspace",
     "WorkspaceStatus",
+    "describe",
+    "field_errors",
     "find_condition",
     "set_condition",
 ]

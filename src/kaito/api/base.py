@@ -6,17 +6,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Strict, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 
 class KubeModel(BaseModel):
-    """A Kubernetes JSON shape: snake_case in Python, camelCase on the wire, unknown fields rejected."""
+    """A Kubernetes JSON shape: snake_case in Python, camelCase on the wire, unknown fields rejected.
+
+    Strict about scalar types, as the API server is (`count: "2"` is an error, not 2); enum and time
+    fields opt out so they still accept their JSON spellings.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
+        strict=True,
         validate_default=False,
     )
 
@@ -43,6 +48,7 @@ def _rfc3339(value: datetime) -> str:
 # metav1.Time: RFC 3339 at second precision, always UTC ("2024-01-02T03:04:05Z").
 Time = Annotated[
     datetime,
+    Strict(False),
     BeforeValidator(_to_utc),
     PlainSerializer(_rfc3339, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),

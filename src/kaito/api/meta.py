@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from kaito.api.base import KubeModel, Opaque, Time, is_empty
 
@@ -23,7 +23,12 @@ class OwnerReference(KubeModel):
 
 
 class ObjectMeta(KubeModel):
-    """metav1.ObjectMeta; empty collections and strings are omitted on output, as Kubernetes does."""
+    """metav1.ObjectMeta; empty collections and strings are omitted on output, as Kubernetes does.
+
+    Fields added by newer Kubernetes versions are kept and written back rather than rejected.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     name: str = Field(default="", exclude_if=is_empty)
     generate_name: str | None = None
@@ -55,7 +60,7 @@ class LabelSelectorRequirement(KubeModel):
     """One `matchExpressions` entry."""
 
     key: str = Field(min_length=1)
-    operator: SelectorOperator
+    operator: SelectorOperator = Field(strict=False)
     values: list[str] | None = None
 
 
@@ -96,7 +101,7 @@ class Condition(KubeModel):
     """metav1.Condition: one observed aspect of an object's state, with why and since when."""
 
     type: str = Field(min_length=1, max_length=316)
-    status: ConditionStatus
+    status: ConditionStatus = Field(strict=False)
     reason: str = ""
     message: str = ""
     observed_generation: int | None = Field(default=None, ge=0)

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from kaito.api.base import KubeModel, Opaque, is_empty
 from kaito.api.constants import (
+    ANNOTATION_ENABLE_LB,
+    ANNOTATION_RUNTIME,
     API_VERSION_V1ALPHA1,
     API_VERSION_V1BETA1,
     DEFAULT_ADAPTER_STRENGTH,
+    DEFAULT_RUNTIME,
     MAX_ADAPTERS,
+    RUNTIMES,
 )
 from kaito.api.meta import Condition, LabelSelector, ObjectMeta, find_condition
 
@@ -26,21 +30,23 @@ DNS1123_SUBDOMAIN_MAX = 253
 # A decimal string from "0" to "1" inclusive: "0", "0.25", "1", "1.0".
 STRENGTH_PATTERN = r"^(0(\.[0-9]+)?|1(\.0+)?|\.[0-9]+)$"
 
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
 _DNS1123_RE = re.compile(DNS1123_SUBDOMAIN)
 _STRENGTH_RE = re.compile(STRENGTH_PATTERN)
 
 
 def _set_fields(model: KubeModel, names: tuple[str, ...]) -> list[str]:
-    """The camelCase names of those fields that hold a non-empty value."""
+    """The camelCase names of those fields that are set (present and not null), as CEL's has() sees them."""
     fields = type(model).model_fields
-    return [fields[n].alias or n for n in names if getattr(model, n) not in (None, "", [], {})]
+    return [fields[n].alias or n for n in names if getattr(model, n) is not None]
 
 
 def _exactly_one(model: KubeModel, names: tuple[str, ...]) -> None:
     chosen = _set_fields(model, names)
     if len(chosen) != 1:
-        options = " or ".join(f"`{type(model).model_fields[n].alias or n}`" for n in names)
-        found = "none" if not chosen else "both " + " and ".join(f"`{c}`" for c in chosen)
+        options = ", ".join(f"`{type(model).model_fields[n].alias or n}`" for n in names)
+        found = ", ".join(f"`{c}`" for c in chosen) if chosen else "none"
         raise ValueError(f"set exactly one of {options}; found {found}")
 
 
@@ -50,6 +56,7 @@ class ResourceSpec(KubeModel):
     count: int = Field(default=1, ge=1, description="Number of GPU nodes. Immutable.")
     instance_type: str = Field(
         default="",
+        exclude_if=is_empty,
         description="Cloud machine type (SKU) to provision, e.g. Standard_NC6s_v3. Empty: use existing "
         "nodes matched by labelSelector (bring your own). Immutable.",
     )
@@ -89,7 +96,7 @@ class AdapterSource(KubeModel):
         description="Adapter name (DNS-1123 subdomain); the model name clients request.",
         json_schema_extra={"pattern": DNS1123_SUBDOMAIN},
     )
-    image: str | None = None
+    image: str | None = Field(default=None, min_length=1, description="OCI image holding the adapter.")
     image_pull_secrets: list[str] = Field(default_factory=list, exclude_if=is_empty)
     volume_source: Opaque | None = None
 
@@ -145,12 +152,6 @@ class InferenceSpec(KubeModel):
         exclude_if=is_empty,
         description="LoRA adapters to serve.",
     )
-    replicas: int | None = Field(
-        default=None,
-        ge=1,
-        description="Serving replicas, the scale subresource's target (HPA/KEDA). Unset: derived from "
-        "resource.count as the planner decides.",
-    )
 
     @field_validator("adapters")
     @classmethod
@@ -181,8 +182,8 @@ class TuningInput(KubeModel):
     """The training data: URLs, an OCI image, or a volume (exactly one)."""
 
     name: str | None = None
-    urls: list[str] | None = None
-    image: str | None = None
+    urls: list[NonEmptyStr] | None = Field(default=None, min_length=1, max_length=1000)
+    image: str | None = Field(default=None, min_length=1)
     image_pull_secrets: list[str] = Field(default_factory=list, exclude_if=is_empty)
     volume_source: Opaque | None = None
 
@@ -195,16 +196,16 @@ class TuningInput(KubeModel):
 class TuningOutput(KubeModel):
     """Where the trained adapter goes: an OCI image (pushed with a secret) or a volume (exactly one)."""
 
-    image: str | None = None
-    image_push_secret: str | None = None
+    image: str | None = Field(default=None, min_length=1, description="OCI image to push the adapter to.")
+    image_push_secret: str | None = Field(default=None, min_length=1)
     volume_source: Opaque | None = None
 
     @model_validator(mode="after")
     def _one_destination(self) -> TuningOutput:
         _exactly_one(self, ("image", "volume_source"))
-        if self.image and not self.image_push_secret:
+        if self.image is not None and self.image_push_secret is None:
             raise ValueError("`imagePushSecret` is required with `image`: the Secret used to push the result")
-        if self.image_push_secret and not self.image:
+        if self.image_push_secret is not None and self.image is None:
             raise ValueError("`imagePushSecret` only applies to `image` output")
         return self
 
@@ -213,10 +214,24 @@ class TuningSpec(KubeModel):
     """Fine-tune a preset model on given data and publish the adapter."""
 
     preset: PresetSpec
-    method: TuningMethod = Field(default=TuningMethod.LORA, description="lora or qlora. Immutable.")
+    method: TuningMethod = Field(
+        default=TuningMethod.LORA, strict=False, description="lora or qlora. Immutable."
+    )
     config: str | None = Field(default=None, description="ConfigMap holding training parameters.")
     input: TuningInput
     output: TuningOutput
+
+
+class ScaleSpec(KubeModel):
+    """The scale subresource's target. Kubernetes requires it under `.spec`, so this is the Workspace's
+    only `spec` field; everything else stays top-level."""
+
+    replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="Serving replicas an autoscaler (HPA/KEDA) asks for through the scale subresource; "
+        "inference only. Unset: one replica over resource.count nodes.",
+    )
 
 
 class AdapterState(StrEnum):
@@ -231,7 +246,7 @@ class AdapterStatus(KubeModel):
     """Observed state of one adapter."""
 
     name: str
-    state: AdapterState
+    state: AdapterState = Field(strict=False)
     reason: str = Field(default="", exclude_if=is_empty)
     message: str = Field(default="", exclude_if=is_empty)
 
@@ -254,7 +269,8 @@ class WorkspaceStatus(KubeModel):
 
 
 class Workspace(KubeModel):
-    """A kaito Workspace. No `spec`: `resource`, `inference`/`tuning` and `status` are top-level."""
+    """A kaito Workspace: `resource`, `inference` or `tuning`, and `status` are top-level; `spec` holds
+    only the scale target (`spec.replicas`)."""
 
     api_version: Literal["kaito.sh/v1alpha1", "kaito.sh/v1beta1"] = "kaito.sh/v1beta1"
     kind: Literal["Workspace"] = "Workspace"
@@ -262,12 +278,39 @@ class Workspace(KubeModel):
     resource: ResourceSpec
     inference: InferenceSpec | None = None
     tuning: TuningSpec | None = None
+    spec: ScaleSpec | None = Field(default=None, description="Only the scale target: spec.replicas.")
     status: WorkspaceStatus | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _known_runtime(cls, metadata: ObjectMeta) -> ObjectMeta:
+        runtime = metadata.annotations.get(ANNOTATION_RUNTIME)
+        if runtime is not None and runtime not in RUNTIMES:
+            choices = " or ".join(f"`{r}`" for r in RUNTIMES)
+            raise ValueError(f"annotation `{ANNOTATION_RUNTIME}` must be {choices}, got {runtime!r}")
+        return metadata
 
     @model_validator(mode="after")
     def _inference_or_tuning(self) -> Workspace:
         _exactly_one(self, ("inference", "tuning"))
+        if self.tuning is not None and self.spec is not None and self.spec.replicas is not None:
+            raise ValueError("`spec.replicas` (the scale target) applies to inference Workspaces only")
         return self
+
+    @property
+    def desired_replicas(self) -> int | None:
+        """The autoscaler's target from the scale subresource, if one was set."""
+        return self.spec.replicas if self.spec is not None else None
+
+    @property
+    def runtime(self) -> str:
+        """The inference engine from the `kaito.sh/runtime` annotation: vllm (default) or transformers."""
+        return self.metadata.annotations.get(ANNOTATION_RUNTIME, DEFAULT_RUNTIME)
+
+    @property
+    def load_balancer_enabled(self) -> bool:
+        """Whether `kaito.sh/enablelb` asks for a LoadBalancer Service."""
+        return self.metadata.annotations.get(ANNOTATION_ENABLE_LB, "").strip().lower() == "true"
 
     @property
     def is_inference(self) -> bool:
@@ -289,8 +332,3 @@ class Workspace(KubeModel):
         if api_version not in (API_VERSION_V1ALPHA1, API_VERSION_V1BETA1):
             raise ValueError(f"unknown Workspace apiVersion {api_version!r}")
         return self.model_copy(update={"api_version": api_version})
-
-
-def workspace_from_kube(obj: dict[str, Any]) -> Workspace:
-    """Parse a Workspace from its Kubernetes JSON form."""
-    return Workspace.from_kube(obj)

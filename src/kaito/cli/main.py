@@ -16,7 +16,13 @@ class CommandModule(Protocol):
 
 
 # Each module registers its subcommand(s) and sets `func` (args -> exit code) on its parser.
-COMMANDS: tuple[str, ...] = ("kaito.cli.version",)
+COMMANDS: tuple[str, ...] = (
+    "kaito.cli.version",
+    "kaito.cli.manifests",
+    "kaito.cli.plan",
+    "kaito.cli.serve",
+    "kaito.cli.local",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

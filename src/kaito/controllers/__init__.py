@@ -1,1 +1,4 @@
-"""A generic controller runtime on kubernetes-asyncio: informers, cache, workqueue, controllers, manager, leader election."""
+"""A generic controller runtime on kubernetes-asyncio.
+
+Informers, cache and indexes, workqueue, controllers, client helpers, events, leader election, manager.
+"""

@@ -1,4 +1,4 @@
-"""Pure algorithms the embedded API server calls: structural schemas, CEL, patches, apply, admission, JSONPath.
+"""Pure algorithms the embedded API server calls: schemas, CEL, patches, apply, admission, JSONPath.
 
 Import everything from here: ``from kaito.localcluster.schema import validate, prune, ...``.
 """

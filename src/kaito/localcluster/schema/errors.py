@@ -54,6 +54,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def _go_map(value: dict[str, Any]) -> str:
+    """A map the way Go's %#v prints it, as k8s shows duplicate list-map keys."""
+    inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in value.items())
+    return f"map[string]interface {{}}{{{inner}}}"
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One cause of a 422 Invalid, like k8s ``field.Error``.
@@ -74,7 +80,11 @@ class FieldError:
             text = f"{self.field}: {words}" if self.field else words
         else:
             head = f"{self.field}: " if self.field else ""
-            text = f"{head}{words}: {format_value(self.bad_value)}"
+            shown = self.bad_value
+            if self.type == "FieldValueDuplicate" and isinstance(shown, dict):
+                text = f"{head}{words}: {_go_map(shown)}"
+            else:
+                text = f"{head}{words}: {format_value(shown)}"
         return f"{text}: {self.detail}" if self.detail else text
 
     def cause(self) -> dict[str, str]:

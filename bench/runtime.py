@@ -1,0 +1,471 @@
+"""Runtime benchmark: our controller runtime against a bare kubernetes-asyncio loop (and kopf, if given).
+
+All operators run the same trivial handler (patch ``.status`` once per change), one at a time, each in its
+own process, against one embedded API server started here (or ``--kubeconfig``). Modes: steady 50
+changes/s, a burst from 16 writers, a backlog present at start; then idle CPU and RSS with many objects
+cached. Prints absolute numbers and ratios to the bare loop from this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kaito.controllers.client import KubeClient
+from kaito.controllers.errors import ConflictError, NotFoundError
+from kaito.controllers.resource import CRDS, NAMESPACES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
+from runtime_parts.cluster import embedded_cluster, kube_client
+from runtime_parts.operators import GROUP, PLURAL, VERSION, WIDGETS
+
+HERE = Path(__file__).resolve().parent
+OPERATORS = HERE / "runtime_parts" / "operators.py"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+WIDGET_CRD: dict[str, Any] = {
+    "metadata": {"name": f"{PLURAL}.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": PLURAL, "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+        "versions": [
+            {
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@dataclass
+class Outcome:
+    """What one operator did in one mode."""
+
+    changes: int = 0
+    handled: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    peak_rss_mb: float = 0.0
+    operator_writes: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def objects_per_s(self) -> float:
+        return self.handled / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_change(self) -> float:
+        return self.cpu / max(1, self.handled)
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def writes_per_change(self) -> float:
+        return self.operator_writes / max(1, self.handled)
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def proc_rss_mb(pid: int, key: str = "VmHWM") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Operator:
+    """One operator process: started, waited for READY, measured via /proc, stopped by closing stdin."""
+
+    def __init__(self, impl: str, kubeconfig: Path, namespace: str, kopf_python: str | None) -> None:
+        self.impl = impl
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.kopf_python = kopf_python
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        if self.impl == "kopf" or self.impl == "kopf-status":
+            assert self.kopf_python is not None
+            script = HERE / ".kopf_operator.py"
+            script.write_text((await _run_capture(sys.executable, str(OPERATORS), "kopf-script")).decode())
+            args = [self.kopf_python, "-m", "kopf", "run", "--standalone", "-n", self.namespace, str(script)]
+            if self.impl == "kopf-status":
+                args.append("--status-storage")
+        else:
+            args = [sys.executable, str(OPERATORS), self.impl]
+            args += ["--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace]
+        log = Path(tempfile.gettempdir()) / "kaito-bench-logs"
+        log.mkdir(exist_ok=True)
+        with open(log / f"{self.impl}-{self.namespace}.log", "wb") as stderr:
+            self.process = await asyncio.create_subprocess_exec(
+                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env
+            )
+        assert self.process.stdout is not None
+        async with asyncio.timeout(120):
+            while True:
+                line = await self.process.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"{self.impl} exited before it was ready")
+                if line.strip() == b"READY":
+                    break
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def stop(self) -> None:
+        if self.process is None:
+            return
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            async with asyncio.timeout(10):
+                await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+async def _run_capture(*args: str) -> bytes:
+    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    out, _ = await process.communicate()
+    return out
+
+
+class Observer:
+    """Watches the namespace: end-to-end latency per change and writes nobody but the operator made."""
+
+    def __init__(self, kube: KubeClient, namespace: str) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.sent: dict[tuple[str, int], float] = {}
+        self.latencies: list[float] = []
+        self.events = 0
+        self.driver_writes = 0
+        self.pending: set[tuple[str, int]] = set()
+        self.last_done = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._resource_version = ""
+
+    async def start(self) -> None:
+        listing = await self.kube.list(WIDGETS, self.namespace)
+        self._resource_version = listing["metadata"]["resourceVersion"]
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            stream = self.kube.watch(WIDGETS, self.namespace, resource_version=self._resource_version)
+            async for event in stream:
+                obj = event["object"]
+                self._resource_version = obj["metadata"]["resourceVersion"]
+                if event["type"] == "BOOKMARK":
+                    continue
+                self.events += 1
+                observed = (obj.get("status") or {}).get("observed")
+                key = (obj["metadata"]["name"], observed)
+                if key in self.pending:
+                    self.pending.discard(key)
+                    now = time.monotonic()
+                    self.last_done = now
+                    if key in self.sent:
+                        self.latencies.append(now - self.sent.pop(key))
+
+    def expect(self, name: str, value: int, sent_at: float | None) -> None:
+        self.pending.add((name, value))
+        if sent_at is not None:
+            self.sent[(name, value)] = sent_at
+
+    async def drained(self, limit: float) -> bool:
+        deadline = time.monotonic() + limit
+        while self.pending and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a plain set
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let trailing (extra) writes show up in the count
+        return not self.pending
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def change(kube: KubeClient, observer: Observer, namespace: str, name: str, value: int) -> None:
+    observer.expect(name, value, time.monotonic())
+    observer.driver_writes += 1
+    await kube.patch(WIDGETS, name, {"spec": {"value": value}}, namespace=namespace)
+
+
+async def create_widgets(
+    kube: KubeClient, namespace: str, count: int, observer: Observer | None = None
+) -> None:
+    queue = [f"w-{i:05d}" for i in range(count)]
+
+    async def creator() -> None:
+        while queue:
+            name = queue.pop()
+            body: dict[str, Any] = {
+                "metadata": {"name": name, "labels": {"bench": "runtime", "shard": str(hash(name) % 8)}},
+                "spec": {"value": 0, "payload": "x" * 256},
+            }
+            if observer is not None:
+                observer.expect(name, 0, None)
+                observer.driver_writes += 1
+            await kube.create(WIDGETS, body, namespace)
+
+    await asyncio.gather(*(creator() for _ in range(16)))
+
+
+async def run_mode(mode: str, impl: str, ctx: Context) -> Outcome:
+    namespace = f"bench-{mode}-{impl}-{uuid.uuid4().hex[:5]}"
+    kube = ctx.kube
+    await kube.create(NAMESPACES, {"metadata": {"name": namespace}})
+    observer = Observer(kube, namespace)
+    objects = ctx.backlog if mode == "backlog" else 64
+    outcome = Outcome()
+    if mode == "backlog":
+        await create_widgets(kube, namespace, objects)
+        await observer.start()
+        for i in range(objects):
+            observer.expect(f"w-{i:05d}", 0, None)
+    else:
+        await observer.start()
+        await create_widgets(kube, namespace, objects, observer)
+    operator = Operator(impl, ctx.kubeconfig, namespace, ctx.kopf_python)
+    started = time.monotonic()
+    await operator.start()
+    if mode != "backlog":
+        await observer.drained(ctx.drain_limit)  # the initial objects are handled before the clock starts
+        observer.latencies.clear()
+        observer.driver_writes = observer.events = 0
+    cpu_before = proc_cpu(operator.pid)
+    begin = time.monotonic() if mode != "backlog" else started
+    if mode == "steady":
+        total = int(50 * ctx.steady_seconds)
+        writes = []
+        for i in range(total):
+            await asyncio.sleep(max(0.0, begin + i / 50 - time.monotonic()))
+            writes.append(
+                asyncio.create_task(change(kube, observer, namespace, f"w-{i % objects:05d}", i + 1))
+            )
+        await asyncio.gather(*writes)
+        outcome.changes = total
+    elif mode == "burst":
+
+        async def writer(w: int) -> None:
+            for n in range(ctx.burst_changes):
+                await change(kube, observer, namespace, f"w-{(w * 4 + n % 4):05d}", n + 1)
+
+        await asyncio.gather(*(writer(w) for w in range(16)))
+        outcome.changes = 16 * ctx.burst_changes
+    else:
+        outcome.changes = objects
+    ok = await observer.drained(ctx.drain_limit)
+    outcome.seconds = max(1e-6, observer.last_done - begin)
+    outcome.cpu = proc_cpu(operator.pid) - cpu_before
+    outcome.peak_rss_mb = proc_rss_mb(operator.pid)
+    outcome.handled = outcome.changes - len(observer.pending)
+    outcome.operator_writes = observer.events - observer.driver_writes
+    outcome.latencies = observer.latencies
+    if not ok:
+        print(f"  ! {impl}/{mode}: {len(observer.pending)} changes never handled", flush=True)
+    await operator.stop()
+    await observer.stop()
+    await kube.delete(NAMESPACES, namespace)
+    return outcome
+
+
+async def idle_and_cached(impl: str, ctx: Context) -> tuple[float, float]:
+    """Idle CPU % and current RSS (MB) with ``ctx.cached`` objects in the operator's cache."""
+    namespace = f"bench-idle-{impl}-{uuid.uuid4().hex[:5]}"
+    if ctx.idle_namespace is None:
+        await ctx.kube.create(NAMESPACES, {"metadata": {"name": namespace}})
+        await create_widgets(ctx.kube, namespace, ctx.cached)
+        # status already observed, so an idle operator has nothing to write
+        ctx.idle_namespace = namespace
+    operator = Operator(impl, ctx.kubeconfig, ctx.idle_namespace, ctx.kopf_python)
+    await operator.start()
+    async with asyncio.timeout(300):  # first let it finish any start-up writes
+        while True:
+            cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
+            await asyncio.sleep(ctx.idle_settle)
+            if 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0) < 5:
+                break
+    cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
+    await asyncio.sleep(ctx.idle_seconds)
+    idle = 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0)
+    rss = proc_rss_mb(operator.pid, "VmRSS")
+    await operator.stop()
+    return idle, rss
+
+
+@dataclass
+class Context:
+    kube: KubeClient
+    kubeconfig: Path
+    kopf_python: str | None
+    steady_seconds: float
+    burst_changes: int
+    backlog: int
+    cached: int
+    idle_seconds: float
+    idle_settle: float
+    drain_limit: float
+    idle_namespace: str | None = None
+
+
+async def install_crd(kube: KubeClient) -> None:
+    with contextlib.suppress(ConflictError):
+        await kube.create(
+            CRDS, {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", **WIDGET_CRD}
+        )
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await kube.list(WIDGETS, "default", limit=1)
+                return
+            except NotFoundError:
+                await asyncio.sleep(0.2)
+
+
+def report(results: dict[str, dict[str, Outcome]], idle: dict[str, tuple[float, float]], cached: int) -> None:
+    impls = list(next(iter(results.values())))
+    print("\n== runtime bench: absolute numbers")
+    print(
+        f"{'mode':8} {'impl':12} {'obj/s':>8} {'cpu ms/chg':>10} {'p50 ms':>8} {'p99 ms':>8} {'peakMB':>7} "
+        f"{'writes/chg':>10}"
+    )
+    for mode, by_impl in results.items():
+        for impl, o in by_impl.items():
+            print(
+                f"{mode:8} {impl:12} {o.objects_per_s:8.1f} {o.cpu_per_change * 1e3:10.3f} "
+                f"{o.percentile(0.5) * 1e3:8.1f} {o.percentile(0.99) * 1e3:8.1f} {o.peak_rss_mb:7.1f} "
+                f"{o.writes_per_change:10.2f}"
+            )
+    print(
+        "\n== ratios to the bare loop (targets for ours: obj/s >= 0.9, cpu <= 1.25, p99 <= 1.25, rss <= 1.25)"
+    )
+    print(f"{'mode':8} {'impl':12} {'obj/s':>8} {'cpu/chg':>8} {'p50':>8} {'p99':>8} {'peakRSS':>8}")
+    for mode, by_impl in results.items():
+        base = by_impl["bare"]
+        for impl in impls:
+            if impl == "bare":
+                continue
+            o = by_impl[impl]
+            print(
+                f"{mode:8} {impl:12} {o.objects_per_s / base.objects_per_s:8.2f} "
+                f"{o.cpu_per_change / base.cpu_per_change:8.2f} "
+                f"{o.percentile(0.5) / base.percentile(0.5):8.2f} "
+                f"{o.percentile(0.99) / base.percentile(0.99):8.2f} "
+                f"{o.peak_rss_mb / base.peak_rss_mb:8.2f}"
+            )
+    print(
+        f"\n== idle with {cached} cached objects (targets for ours: idle CPU < 1 %, RSS < 150 MB at 10,000)"
+    )
+    for impl, (cpu, rss) in idle.items():
+        print(f"{impl:12} idle CPU {cpu:5.2f} %   RSS {rss:6.1f} MB")
+    summary = {
+        mode: {
+            impl: {
+                "objects_per_s": o.objects_per_s,
+                "cpu_per_change": o.cpu_per_change,
+                "p50": o.percentile(0.5),
+                "p99": o.percentile(0.99),
+                "peak_rss_mb": o.peak_rss_mb,
+                "writes_per_change": o.writes_per_change,
+                "handled": o.handled,
+                "changes": o.changes,
+            }
+            for impl, o in by_impl.items()
+        }
+        for mode, by_impl in results.items()
+    }
+    print("\n" + json.dumps({"modes": summary, "idle": idle, "cached": cached}, default=str))
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    quick = args.quick
+    async with embedded_cluster(args.kubeconfig) as kubeconfig:
+        kube = await kube_client(kubeconfig)
+        try:
+            await install_crd(kube)
+            kopf_python = args.kopf_python if args.kopf_python and shutil.which(args.kopf_python) else None
+            impls = ["bare", "ours"]
+            if kopf_python:
+                impls += ["kopf", "kopf-status"]
+            else:
+                print(
+                    "note: kopf skipped (pass --kopf-python PATH to a venv's python that has kopf installed)"
+                )
+            ctx = Context(
+                kube,
+                kubeconfig,
+                kopf_python,
+                steady_seconds=4 if quick else 20,
+                burst_changes=8 if quick else 40,
+                backlog=300 if quick else 1000,
+                cached=args.cached or (1000 if quick else 10_000),
+                idle_seconds=3 if quick else 10,
+                idle_settle=1 if quick else 3,
+                drain_limit=20 if quick else 120,
+            )
+            results: dict[str, dict[str, Outcome]] = {}
+            for mode in ("steady", "burst", "backlog"):
+                results[mode] = {}
+                for impl in impls:
+                    print(f"-- {mode} / {impl}", flush=True)
+                    results[mode][impl] = await run_mode(mode, impl, ctx)
+            idle = {}
+            for impl in impls:
+                print(f"-- idle / {impl} ({ctx.cached} objects)", flush=True)
+                idle[impl] = await idle_and_cached(impl, ctx)
+            report(results, idle, ctx.cached)
+        finally:
+            await kube.api_client.close()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under a minute")
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="use this cluster instead of starting an embedded one"
+    )
+    parser.add_argument("--kopf-python", help="python of a separate venv with kopf installed")
+    parser.add_argument("--cached", type=int, default=0, help="objects cached for the idle/RSS measurement")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Create, update, patch and delete with kube-apiserver semantics, shared by HTTP handlers and controllers."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kaito.localcluster.apiserver import customres, defaults
+from kaito.localcluster.apiserver.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    not_found,
+    qualified,
+)
+from kaito.localcluster.apiserver.meta import (
+    carry_immutable_meta,
+    check_precondition_rv,
+    now_rfc3339,
+    prepare_create_meta,
+    require_object,
+    spec_changed,
+)
+from kaito.localcluster.apiserver.patching import apply_patch
+from kaito.localcluster.apiserver.registry import Registry, ResourceType
+from kaito.localcluster.apiserver.storage import Obj, Storage
+
+# (operation, rtype, subresource, obj, old, dry_run) -> possibly mutated obj; raises ApiError to deny.
+AdmissionHook = Callable[[str, ResourceType, str, Obj | None, Obj | None, bool], Awaitable[Obj | None]]
+
+_CRD = ("apiextensions.k8s.io", "customresourcedefinitions")
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+_NAMESPACES = ("", "namespaces")
+_SERVICES = ("", "services")
+_MAX_RETRIES = 8
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of JSON data (faster than copy.deepcopy for plain JSON)."""
+    return json.loads(json.dumps(obj))
+
+
+class WriteOptions:
+    """Query options that change how a write is performed."""
+
+    def __init__(
+        self,
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+        field_manager: str = "",
+        force: bool = False,
+    ) -> None:
+        self.dry_run = dry_run
+        self.field_validation = field_validation
+        self.field_manager = field_manager
+        self.force = force
+        self.warnings: list[str] = []
+
+
+class ObjectService:
+    """The write paths of the API server; every mutation of stored objects goes through here."""
+
+    def __init__(self, storage: Storage, registry: Registry, service_cidr: str) -> None:
+        self.storage = storage
+        self.registry = registry
+        self.allocator = defaults.ClusterIPAllocator(service_cidr)
+        self.admission: AdmissionHook | None = None
+
+    # ---- versions ----------------------------------------------------------------------------------------
+    def as_version(self, rtype: ResourceType, obj: Obj) -> Obj:
+        """The stored object as the requested version (CRDs use conversion None: only apiVersion changes)."""
+        if obj.get("apiVersion") == rtype.api_version:
+            return obj
+        return dict(obj, apiVersion=rtype.api_version)
+
+    def _to_storage(self, rtype: ResourceType, obj: Obj) -> Obj:
+        obj["kind"] = rtype.kind
+        version = rtype.storage_version or rtype.version
+        obj["apiVersion"] = f"{rtype.group}/{version}" if rtype.group else version
+        return obj
+
+    # ---- reads -------------------------------------------------------------------------------------------
+    def get(self, rtype: ResourceType, namespace: str, name: str) -> Obj:
+        obj = self.storage.get(rtype.store_key, namespace if rtype.namespaced else "", name)
+        if obj is None:
+            raise not_found(rtype.resource, rtype.group, name)
+        return obj
+
+    def _check_namespace(self, rtype: ResourceType, namespace: str, name: str) -> None:
+        if not rtype.namespaced:
+            return
+        ns = self.storage.get(_NAMESPACES, "", namespace)
+        if ns is None:
+            raise ApiError(
+                404, f'namespaces "{namespace}" not found', "NotFound", name=namespace, kind="namespaces"
+            )
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f'{qualified(rtype.resource, rtype.group)} "{name}" is forbidden: unable to create '
+                f"new content in namespace {namespace} because it is being terminated",
+                "Forbidden",
+                name=name,
+                group=rtype.group,
+                kind=rtype.resource,
+                causes=[
+                    {
+                        "reason": "NamespaceTerminating",
+                        "message": f"namespace {namespace} is being terminated",
+                        "field": "metadata.namespace",
+                    }
+                ],
+            )
+
+    # ---- create ------------------------------------------------------------------------------------------
+    async def create(self, rtype: ResourceType, namespace: str | None, body: Any, opts: WriteOptions) -> Obj:
+        obj = prepare_create_meta(rtype, require_object(body), namespace)
+        name = obj["metadata"]["name"]
+        ns = obj["metadata"].get("namespace", "")
+        self._check_kind(rtype, obj)
+        if rtype.status_subresource and rtype.is_custom:
+            obj.pop("status", None)
+        if rtype.is_custom:
+            obj = customres.admit_custom(rtype, obj, None, opts.field_validation, opts.warnings)
+        else:
+            defaults.apply_builtin_defaults(rtype, obj, creating=True)
+        if rtype.store_key == _CRD:
+            customres.validate_crd(obj)
+            obj["status"] = customres.crd_status(obj, now_rfc3339())
+            finalizers = obj["metadata"].setdefault("finalizers", [])
+            if CRD_CLEANUP_FINALIZER not in finalizers:
+                finalizers.append(CRD_CLEANUP_FINALIZER)
+        if rtype.is_custom and rtype.crd is not None and rtype.crd["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                405, "create not allowed while custom resource definition is terminating", "MethodNotAllowed"
+            )
+        if self.admission is not None:
+            obj = await self.admission("CREATE", rtype, "", obj, None, opts.dry_run) or obj
+        self._check_namespace(rtype, ns, name)
+        if self.storage.get(rtype.store_key, ns, name) is not None:
+            raise already_exists(rtype.resource, rtype.group, name)
+        if rtype.store_key == _SERVICES:
+            defaults.service_on_create(obj, self.allocator, self._used_cluster_ips())
+        self._to_storage(rtype, obj)
+        if opts.dry_run:
+            return self.as_version(rtype, obj)
+        self.storage.put(rtype.store_key, obj, "ADDED")
+        return self.as_version(rtype, obj)
+
+    def _check_kind(self, rtype: ResourceType, obj: Obj) -> None:
+        kind = obj.get("kind")
+        if kind and kind != rtype.kind:
+            raise bad_request(
+                f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API "
+                f"version ({rtype.api_version})"
+                if obj.get("apiVersion") not in (None, rtype.api_version)
+                else f"Object kind {kind!r} does not match the resource {rtype.kind!r}"
+            )
+
+    def _used_cluster_ips(self) -> set[str]:
+        return {
+            s["spec"]["clusterIP"]
+            for s in self.storage.items(_SERVICES)
+            if (s.get("spec") or {}).get("clusterIP")
+        }
+
+    # ---- update ------------------------------------------------------------------------------------------
+    async def update(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        subresource: str = "",
+    ) -> Obj:
+        """PUT: replace the object (or its status); 409 on a stale resourceVersion."""
+        new = require_object(body)
+        ns = namespace if rtype.namespaced else ""
+        old = self.storage.get(rtype.store_key, ns, name)
+        if old is None:
+            raise not_found(rtype.resource, rtype.group, name)
+        check_precondition_rv(rtype, old, new, name)
+        self._check_kind(rtype, new)
+        return await self._commit_update(rtype, old, new, opts, subresource)
+
+    async def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        raw: bytes,
+        opts: WriteOptions,
+        subresource: str = "",
+    ) -> tuple[Obj, bool]:
+        """PATCH with any of the four patch types; returns (object, created) — only apply may create."""
+        ns = namespace if rtype.namespaced else ""
+        for _ in range(_MAX_RETRIES):
+            old = self.storage.get(rtype.store_key, ns, name)
+            if old is None and not content_type.startswith("application/apply-patch"):
+                raise not_found(rtype.resource, rtype.group, name)
+            current = self.as_version(rtype, old) if old is not None else None
+            new = apply_patch(rtype, current, content_type, raw, opts, name, ns)
+            if old is None:
+                return await self.create(rtype, namespace, new, opts), True
+            check_precondition_rv(rtype, old, new, name)
+            try:
+                return await self._commit_update(rtype, old, new, opts, subresource), False
+            except _Retry:
+                continue
+        raise conflict(rtype.resource, rtype.group, name)
+
+    async def _commit_update(
+        self, rtype: ResourceType, old: Obj, new: Obj, opts: WriteOptions, subresource: str
+    ) -> Obj:
+        name = old["metadata"]["name"]
+        ns = old["metadata"].get("namespace", "")
+        if subresource == "status":
+            status = new.get("status")
+            new = {k: v for k, v in old.items() if k != "status"}
+            new["metadata"] = dict(old["metadata"])
+            if status is not None:
+                new["status"] = status
+        else:
+            carry_immutable_meta(rtype, old, new, name)
+            if rtype.status_subresource and subresource != "*":
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+        if rtype.is_custom:
+            metadata = new["metadata"]
+            new = customres.admit_custom(
+                rtype, new, self.as_version(rtype, old), opts.field_validation, opts.warnings
+            )
+            new["metadata"] = metadata
+        else:
+            defaults.apply_builtin_defaults(rtype, new, creating=False)
+        if rtype.store_key == _SERVICES:
+            defaults.service_on_update(old, new)
+        if rtype.store_key == _CRD and subresource != "status":
+            customres.validate_crd(new)
+            new["status"] = customres.crd_status(new, now_rfc3339())
+        if rtype.store_key == _NAMESPACES and old["metadata"].get("deletionTimestamp"):
+            new["status"] = dict(new.get("status") or {}, phase="Terminating")
+        if self.admission is not None:
+            sub = "" if subresource == "*" else subresource
+            new = await self.admission("UPDATE", rtype, sub, new, old, opts.dry_run) or new
+        if self.storage.get(rtype.store_key, ns, name) is not old:
+            raise _Retry()
+        self._to_storage(rtype, new)
+        meta = new["metadata"]
+        meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        if spec_changed(old, new, rtype.status_subresource):
+            meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if new == old:
+            return self.as_version(rtype, old)
+        if opts.dry_run:
+            return self.as_version(rtype, new)
+        if meta.get("deletionTimestamp") and not blocks_removal(rtype, new):
+            event = self.storage.remove(rtype.store_key, ns, name)
+            return self.as_version(rtype, event.obj if event else new)
+        self.storage.put(rtype.store_key, new, "MODIFIED")
+        return self.as_version(rtype, new)
+
+    async def update_checked(
+        self, rtype: ResourceType, old: Obj, new: Obj, subresource: str = ""
+    ) -> Obj | None:
+        """In-process update of ``old`` (as stored) by a controller; None when it changed underneath.
+
+        ``subresource="*"`` writes spec and status together (for server-internal writes such as binding).
+        """
+        try:
+            return await self._commit_update(
+                rtype, old, new, WriteOptions(field_validation="Ignore"), subresource
+            )
+        except _Retry:
+            return None
+
+    # ---- delete ------------------------------------------------------------------------------------------
+    async def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        options: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """DELETE: finalizers defer removal (deletionTimestamp set); propagationPolicy adds GC finalizers."""
+        options = options or {}
+        ns = namespace if rtype.namespaced else ""
+        for _ in range(_MAX_RETRIES):
+            old = self.storage.get(rtype.store_key, ns, name)
+            if old is None:
+                raise not_found(rtype.resource, rtype.group, name)
+            preconditions = options.get("preconditions") or {}
+            if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
+                raise conflict(
+                    rtype.resource,
+                    rtype.group,
+                    name,
+                    f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object "
+                    f"meta: {old['metadata']['uid']}",
+                )
+            wanted_rv = preconditions.get("resourceVersion")
+            if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
+                raise conflict(
+                    rtype.resource,
+                    rtype.group,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {wanted_rv}, ResourceVersion "
+                    f"in object meta: {old['metadata']['resourceVersion']}",
+                )
+            if self.admission is not None:
+                await self.admission("DELETE", rtype, "", None, old, dry_run)
+            if self.storage.get(rtype.store_key, ns, name) is not old:
+                continue
+            new = self._deletion_state(rtype, old, options)
+            if dry_run:
+                return self.as_version(rtype, new)
+            if blocks_removal(rtype, new):
+                if new != old:
+                    self.storage.put(rtype.store_key, new, "MODIFIED")
+                return self.as_version(rtype, new)
+            event = self.storage.remove(rtype.store_key, ns, name)
+            return self.as_version(rtype, event.obj if event else old)
+        raise conflict(rtype.resource, rtype.group, name)
+
+    def _deletion_state(self, rtype: ResourceType, old: Obj, options: dict[str, Any]) -> Obj:
+        policy = options.get("propagationPolicy")
+        if policy is None and options.get("orphanDependents") is not None:
+            policy = "Orphan" if options["orphanDependents"] else "Background"
+        if policy not in (None, "Background", "Foreground", "Orphan"):
+            raise bad_request(
+                f'Unsupported value: {policy!r}: supported values: "Foreground", "Background", "Orphan"'
+            )
+        finalizers = list(old["metadata"].get("finalizers") or ())
+        gc_finalizer = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
+        if (
+            gc_finalizer
+            and gc_finalizer not in finalizers
+            and self.storage.dependents_of(old["metadata"]["uid"])
+        ):
+            finalizers.append(gc_finalizer)
+        is_namespace = rtype.store_key == _NAMESPACES
+        if not finalizers and not (is_namespace and blocks_removal(rtype, old)):
+            return old
+        new = copy.copy(old)
+        meta = new["metadata"] = dict(old["metadata"])
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = now_rfc3339()
+            meta["deletionGracePeriodSeconds"] = 0
+        if is_namespace:
+            new["status"] = dict(old.get("status") or {}, phase="Terminating")
+        return new
+
+
+def blocks_removal(rtype: ResourceType, obj: Obj) -> bool:
+    """Whether a deleted object must stay: finalizers remain (for namespaces also ``spec.finalizers``)."""
+    if obj["metadata"].get("finalizers"):
+        return True
+    return rtype.store_key == _NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
+
+
+class _Retry(Exception):
+    """The object changed while an update was being admitted; recompute from the new version."""

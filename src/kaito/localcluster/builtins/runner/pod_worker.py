@@ -1,0 +1,383 @@
+"""One pod on a simulated node: volumes, ports, init then main containers (processes or simulated), status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
+from kaito.localcluster.builtins.config import BuiltinsConfig, ImageRuntime
+from kaito.localcluster.builtins.informer import Informer, Obj
+from kaito.localcluster.builtins.objects import Container, parse_pod
+from kaito.localcluster.builtins.runner import process
+from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader, container_env, expand
+from kaito.localcluster.builtins.runner.probes import ProbeTarget, run_probe
+from kaito.localcluster.builtins.runner.records import ContainerRecord, now_stamp, pod_conditions, pod_phase
+from kaito.localcluster.builtins.runner.volumes import PodLayout, materialize, mounts_for, rewrite_paths
+
+log = structlog.get_logger(__name__)
+
+ANNOTATION_PREFIX = "localcluster.kaito.sh/"
+POD_IP = "127.0.0.1"
+
+
+def port_annotation(container_port: int) -> str:
+    """Pod annotation holding the loopback port a container port is served on."""
+    return f"{ANNOTATION_PREFIX}port-{container_port}"
+
+
+@dataclass
+class RunnerContext:
+    client: KubeClient
+    config: BuiltinsConfig
+    session: aiohttp.ClientSession
+    pods: Informer
+
+
+class PodWorker:
+    """Drives one pod's containers and reports its status, until the pod is deleted or the runner stops."""
+
+    def __init__(self, ctx: RunnerContext, raw: Obj) -> None:
+        self.ctx = ctx
+        self.raw = raw
+        self.pod = parse_pod(raw)
+        self.layout = PodLayout(ctx.config.data_dir, self.pod)
+        self.inits = [ContainerRecord(c.name, c.image, init=True) for c in self.pod.spec.init_containers]
+        self.mains = [ContainerRecord(c.name, c.image) for c in self.pod.spec.containers]
+        for record in self.mains if self.inits else []:
+            record.wait("PodInitializing")
+        self.init_failed = False
+        self.terminating = False
+        self.host_ports: dict[int, int] = {}
+        self.volume_paths: dict[str, Path] = {}
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.kill_reasons: dict[str, str] = {}
+        self.start_time = now_stamp()
+        self._dirty = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kills: list[asyncio.Task[int]] = []
+
+    @property
+    def name(self) -> str:
+        return f"{self.pod.metadata.name}_{self.pod.metadata.namespace}({self.pod.metadata.uid})"
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._write_status_loop())]
+
+    def update(self, raw: Obj) -> None:
+        self.raw = raw
+
+    def is_terminating(self) -> bool:
+        return self.terminating
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._prepare()
+            for container, record in zip(self.pod.spec.init_containers, self.inits, strict=True):
+                if not await self._run_container(container, record):
+                    return
+            await asyncio.gather(
+                *(
+                    self._run_container(c, r)
+                    for c, r in zip(self.pod.spec.containers, self.mains, strict=True)
+                )
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod.worker_failed", pod=self.name)
+
+    async def _prepare(self) -> None:
+        reader = SourceReader(self.ctx.client, self.pod.metadata.namespace)
+        while True:
+            try:
+                self.volume_paths = await materialize(self.layout, self.pod.spec.volumes, reader)
+                break
+            except ConfigError as error:
+                for record in self.inits or self.mains:
+                    record.wait("ContainerCreating", str(error))
+                self.changed()
+                reader = SourceReader(self.ctx.client, self.pod.metadata.namespace)
+                await asyncio.sleep(1.0)
+        annotations = {
+            f"{ANNOTATION_PREFIX}log-dir": os.fspath(self.layout.logs),
+            f"{ANNOTATION_PREFIX}pod-dir": os.fspath(self.layout.root),
+        }
+        for container in self.pod.spec.containers:
+            if self.ctx.config.runtime_for(container.image) is None:
+                continue
+            for port in container.ports:
+                self.host_ports[port.container_port] = process.free_loopback_port()
+                annotations[port_annotation(port.container_port)] = str(self.host_ports[port.container_port])
+        meta = self.pod.metadata
+        patched = await self.ctx.client.patch(
+            PODS, meta.namespace, meta.name, {"metadata": {"annotations": annotations}}
+        )
+        self.ctx.pods.observe(patched)
+
+    async def _run_container(self, container: Container, record: ContainerRecord) -> bool:
+        """Run until the container is done for good; True when it completed successfully (init containers)."""
+        config = self.ctx.config
+        runtime = config.runtime_for(container.image)
+        pulls = 0
+        while not self.terminating:
+            if config.is_unpullable(container.image):
+                pulls += 1
+                record.wait("ErrImagePull", f'failed to pull and unpack image "{container.image}": not found')
+                self.changed()
+                await asyncio.sleep(min(config.restart_backoff_base_s, 1.0))
+                record.wait("ImagePullBackOff", f'Back-off pulling image "{container.image}"')
+                self.changed()
+                await asyncio.sleep(
+                    min(config.restart_backoff_base_s * 2**pulls, config.restart_backoff_max_s)
+                )
+                continue
+            if runtime is None:
+                await self._simulate(container, record)
+                return True
+            exit_code = await self._run_process(container, record, runtime)
+            if exit_code is None:  # configuration not ready yet
+                await asyncio.sleep(1.0)
+                continue
+            if self.is_terminating():
+                return False
+            if record.init and exit_code == 0:
+                self.changed()
+                return True
+            policy = self.pod.spec.restart_policy
+            if policy == "Never" or (policy == "OnFailure" and exit_code == 0):
+                if record.init:
+                    self.init_failed = True
+                self.changed()
+                return exit_code == 0
+            backoff = 0.0
+            if record.restart_count > 0:
+                backoff = min(config.restart_backoff_base_s * 2 ** (record.restart_count - 1),
+                              config.restart_backoff_max_s)  # fmt: skip
+            record.remember_termination()
+            if backoff > 0:
+                message = f"back-off {backoff:g}s restarting failed container={record.name} pod={self.name}"
+                record.wait("CrashLoopBackOff", message)
+                self.changed()
+                await asyncio.sleep(backoff)
+        return False
+
+    async def _simulate(self, container: Container, record: ContainerRecord) -> None:
+        delay = self.ctx.config.simulated_ready_delay_s
+        await asyncio.sleep(delay / 2 if record.init else delay)
+        log_path = self.layout.log_file(container.name, record.restart_count)
+        line = (
+            f"simulated container {container.name} (image {container.image}) on {self.pod.spec.node_name}\n"
+        )
+        await asyncio.to_thread(_append, log_path, line)
+        record.run(f"simulated://{self.pod.metadata.uid}/{container.name}")
+        record.started = True
+        if record.init:
+            record.terminate(0)
+        else:
+            record.ready = True
+        self.changed()
+        if not record.init:
+            await asyncio.Event().wait()  # a simulated container runs until the pod goes away
+
+    async def _run_process(
+        self, container: Container, record: ContainerRecord, runtime: ImageRuntime
+    ) -> int | None:
+        try:
+            env, argv, cwd = await self._command(container, runtime)
+        except ConfigError as error:
+            record.wait("CreateContainerConfigError", str(error))
+            self.changed()
+            return None
+        log_path = self.layout.log_file(container.name, record.restart_count)
+        try:
+            child = await process.spawn(argv, env, cwd, log_path)
+        except OSError as error:
+            record.terminate(128, "StartError", f"failed to start {argv[0]!r}: {error}")
+            self.changed()
+            return 128
+        self.processes[container.name] = child
+        record.run(f"local://{child.pid}")
+        self.changed()
+        target = ProbeTarget(container, self.host_ports, env, os.fspath(cwd))
+        probes = asyncio.create_task(self._probe(container, record, target, child))
+        try:
+            exit_code = await child.wait()
+        finally:
+            probes.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probes
+            process.signal_group(child, signal.SIGKILL)
+            self.processes.pop(container.name, None)
+        reason = self.kill_reasons.pop(container.name, None)
+        record.terminate(128 - exit_code if exit_code < 0 else exit_code, reason)
+        self.changed()
+        return record.exit_code
+
+    async def _probe(
+        self,
+        container: Container,
+        record: ContainerRecord,
+        target: ProbeTarget,
+        child: asyncio.subprocess.Process,
+    ) -> None:
+        session, scale = self.ctx.session, self.ctx.config.probe_time_scale
+        if record.init:
+            return
+        if container.startup_probe is not None:
+            started = asyncio.Event()
+
+            def on_startup(ok: bool) -> bool:
+                if ok:
+                    started.set()
+                else:
+                    self._kill(container.name, child, "Error")
+                return False
+
+            await run_probe(container.startup_probe, target, session, scale, on_startup)
+            await started.wait()
+        record.started = True
+        self.changed()
+
+        def on_ready(ok: bool) -> bool:
+            record.ready = ok
+            self.changed()
+            return True
+
+        def on_alive(ok: bool) -> bool:
+            if not ok:
+                self._kill(container.name, child, "Error")
+            return ok
+
+        tasks = []
+        if container.readiness_probe is not None:
+            tasks.append(run_probe(container.readiness_probe, target, session, scale, on_ready))
+        else:
+            on_ready(True)
+        if container.liveness_probe is not None:
+            tasks.append(run_probe(container.liveness_probe, target, session, scale, on_alive))
+        await asyncio.gather(*tasks)
+
+    def _kill(self, name: str, child: asyncio.subprocess.Process, reason: str) -> None:
+        self.kill_reasons[name] = reason
+        grace = float(self.pod.spec.termination_grace_period_seconds)
+        task = asyncio.create_task(process.stop(child, grace))
+        self._kills.append(task)
+
+    async def _command(
+        self, container: Container, runtime: ImageRuntime
+    ) -> tuple[dict[str, str], list[str], Path]:
+        mounts = mounts_for(
+            [(m.name, m.mount_path, m.sub_path) for m in container.volume_mounts], self.volume_paths
+        )
+        base = dict(os.environ) | runtime.env | {
+            "HOSTNAME": self.pod.spec.hostname or self.pod.metadata.name,
+            "KAITO_LOCAL_MOUNTS": json.dumps(mounts),
+            "KAITO_LOCAL_POD_DIR": os.fspath(self.layout.root),
+        }  # fmt: skip
+        base |= {f"KAITO_LOCAL_PORT_{port}": str(host) for port, host in self.host_ports.items()}
+        if container.ports and container.ports[0].container_port in self.host_ports:
+            base["PORT"] = str(self.host_ports[container.ports[0].container_port])
+        reader = SourceReader(self.ctx.client, self.pod.metadata.namespace)
+        env = await container_env(self.pod, container, reader, base, POD_IP)
+        # Only what the pod spec says is rewritten: the host's own paths may overlap a mountPath.
+        env = {
+            key: value if base.get(key) == value else rewrite_paths(value, mounts)
+            for key, value in env.items()
+        }
+        entry = [rewrite_paths(expand(part, env), mounts) for part in container.command] or [
+            expand(part, env) for part in runtime.entrypoint
+        ]
+        if container.args:
+            rest = [rewrite_paths(expand(part, env), mounts) for part in container.args]
+        else:
+            rest = [] if container.command else [expand(part, env) for part in runtime.cmd]
+        argv = [*entry, *rest]
+        if not argv:
+            raise ConfigError(f"no command specified for container {container.name}")
+        argv[0] = runtime.executables.get(argv[0], argv[0])
+        workdir = rewrite_paths(container.working_dir, mounts) if container.working_dir else ""
+        cwd = Path(workdir) if workdir else self.layout.container_dir(container.name)
+        return env, argv, cwd
+
+    # -- status ---------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        phase = pod_phase(self.inits, self.mains, self.init_failed)
+        previous = self.raw.get("status", {}).get("conditions", []) or []
+        status: dict[str, Any] = {
+            "phase": phase,
+            "conditions": pod_conditions(previous, self.inits, self.mains, phase),
+            "hostIP": POD_IP,
+            "hostIPs": [{"ip": POD_IP}],
+            "podIP": POD_IP,
+            "podIPs": [{"ip": POD_IP}],
+            "startTime": self.start_time,
+            "containerStatuses": [record.to_status() for record in self.mains],
+        }
+        if self.inits:
+            status["initContainerStatuses"] = [record.to_status() for record in self.inits]
+        return status
+
+    async def _write_status_loop(self) -> None:
+        self.changed()
+        meta = self.pod.metadata
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(0.01)  # coalesce bursts of changes into one write
+            self._dirty.clear()
+            try:
+                body = {"status": self.status()}
+                patched = await self.ctx.client.patch(PODS, meta.namespace, meta.name, body, sub="status")
+                self.ctx.pods.observe(patched)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if is_status(error, 404):
+                    return
+                log.info("pod.status_write_failed", pod=self.name, error=repr(error))
+                await asyncio.sleep(0.5)
+                self._dirty.set()
+
+    # -- termination ----------------------------------------------------------------------------------------
+
+    async def terminate(self, grace_s: float, delete_object: bool) -> None:
+        """Stop every container (SIGTERM, grace, SIGKILL), then remove the pod as a kubelet does."""
+        self.terminating = True
+        running = list(self.processes.values())
+        await asyncio.gather(*(process.stop(child, grace_s) for child in running))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        meta = self.pod.metadata
+        if delete_object:
+            try:
+                await self.ctx.client.delete(
+                    PODS, meta.namespace, meta.name, grace_period_seconds=0, uid=meta.uid
+                )
+            except Exception as error:
+                if not is_status(error, 404, 409):
+                    log.warning("pod.delete_failed", pod=self.name, error=repr(error))
+        await self.layout.remove()
+
+
+def _append(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(text)

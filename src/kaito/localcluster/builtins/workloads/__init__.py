@@ -1,0 +1,1 @@
+"""Workload controllers: Deployment, ReplicaSet, StatefulSet and Job, as kube-controller-manager runs them."""

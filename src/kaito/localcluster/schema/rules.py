@@ -1,0 +1,101 @@
+"""Runs a schema node's ``x-kubernetes-validations`` CEL rules and words failures as kube-apiserver does."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from celpy import celtypes
+
+from kaito.localcluster.schema.cel import CELRuleError, cel_type_name, compile_rule, to_cel
+from kaito.localcluster.schema.errors import FieldError
+from kaito.localcluster.schema.fieldpath import FieldPath
+from kaito.localcluster.schema.jsonvalue import ABSENT
+
+Schema = dict[str, Any]
+
+_REASONS = {"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"}
+_FIELD_PATH_STEP = re.compile(r"\.([A-Za-z0-9_$-]+)|\['([^']*)'\]|\[(\d+)\]")
+
+
+def run_rules(
+    schema: Schema, value: Any, old: Any, path: FieldPath, *, root: bool = False
+) -> list[FieldError]:
+    """FieldErrors for every rule of ``schema`` that ``value`` breaks (never raises).
+
+    Transition rules (using ``oldSelf``) are skipped when ``old`` is ABSENT unless ``optionalOldSelf`` is set,
+    in which case ``oldSelf.hasValue()`` is false and ``oldSelf.orValue(x)`` gives ``x``.
+    """
+    errors: list[FieldError] = []
+    type_name = cel_type_name(schema, value)
+    self_value: Any = None
+    old_value: Any = None
+    converted = False
+    for rule in schema.get("x-kubernetes-validations") or ():
+        text = rule.get("rule", "")
+        try:
+            compiled = compile_rule(text)
+        except CELRuleError as exc:
+            errors.append(FieldError("InternalError", path.render(), f"rule compile error: {exc}"))
+            continue
+        if compiled.uses_old_self and old is ABSENT and not rule.get("optionalOldSelf"):
+            continue
+        if not converted:
+            self_value = to_cel(value, schema, root=root)
+            old_value = None if old is ABSENT else to_cel(old, schema, root=root)
+            converted = True
+        activation: dict[str, Any] = {"self": self_value}
+        if compiled.uses_old_self:
+            activation["oldSelf"] = old_value
+        error = _check_rule(compiled.text, activation, rule, path, type_name)
+        if error is not None:
+            errors.append(error)
+    return errors
+
+
+def _check_rule(
+    text: str, activation: dict[str, Any], rule: dict[str, Any], path: FieldPath, type_name: str
+) -> FieldError | None:
+    where = _rule_path(path, rule.get("fieldPath"))
+    try:
+        result = compile_rule(text).evaluate(activation)
+    except CELRuleError as exc:
+        return FieldError("FieldValueInvalid", where, f"{exc} evaluating rule: {text}", type_name)
+    if not isinstance(result, celtypes.BoolType | bool):
+        detail = f"rule did not evaluate to a boolean (got {type(result).__name__}): {text}"
+        return FieldError("FieldValueInvalid", where, detail, type_name)
+    if bool(result):
+        return None
+    reason = rule.get("reason") or "FieldValueInvalid"
+    if reason not in _REASONS:
+        reason = "FieldValueInvalid"
+    return FieldError(reason, where, _failure_message(text, activation, rule), type_name)
+
+
+def _failure_message(text: str, activation: dict[str, Any], rule: dict[str, Any]) -> str:
+    expression = rule.get("messageExpression")
+    if expression:
+        try:
+            produced = compile_rule(expression).evaluate(activation)
+        except CELRuleError:
+            produced = None
+        if isinstance(produced, str) and produced.strip() and "\n" not in produced:
+            return str(produced)
+    message = rule.get("message")
+    if isinstance(message, str) and message:
+        return message
+    return f"failed rule: {text}"
+
+
+def _rule_path(path: FieldPath, field_path: Any) -> str:
+    if not isinstance(field_path, str) or not field_path:
+        return path.render()
+    for match in _FIELD_PATH_STEP.finditer(field_path):
+        name, key, index = match.groups()
+        if name is not None:
+            path = path.child(name)
+        elif key is not None:
+            path = path.key(key)
+        else:
+            path = path.index(int(index))
+    return path.render()

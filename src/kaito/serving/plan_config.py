@@ -1,0 +1,74 @@
+"""Build the runtime configuration from a preset and the planner's Plan: what the reconciler writes to the ConfigMap."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kaito.presets.catalog import ModelPreset
+from kaito.presets.plan_types import Plan
+from kaito.serving.config import (
+    AdapterSettings,
+    DistributedSettings,
+    ModelSettings,
+    ParallelPlan,
+    RuntimeConfig,
+    ServerSettings,
+)
+
+DEFAULT_WEIGHTS_DIR = "/workspace/weights"
+
+
+def shipped_chat_template(name: str) -> Path:
+    """The path of a chat template kaito ships (`chat_templates/<name>.jinja` in this package)."""
+    path = Path(str(resources.files("kaito.serving").joinpath("chat_templates", f"{name}.jinja")))
+    if not path.is_file():
+        raise ValueError(f"kaito ships no chat template named {name!r}")
+    return path
+
+
+def runtime_config(
+    preset: ModelPreset,
+    plan: Plan,
+    *,
+    model_path: str | None = None,
+    workspace: str = "",
+    namespace: str = "default",
+    adapters: AdapterSettings | None = None,
+    overrides: dict[str, Any] | None = None,
+    server: ServerSettings | None = None,
+) -> RuntimeConfig:
+    """The serving configuration of one inference pod for `preset` sized by `plan`.
+
+    `model_path`: where the weights are mounted (default /workspace/weights), or a HF repo id to download.
+    `adapters`: None enables runtime adapters for presets whose `adapter_runtimes` include vLLM.
+    """
+    if adapters is None:
+        adapters = AdapterSettings(enabled="vllm" in preset.adapter_runtimes)
+    hints = preset.vllm
+    path = model_path or DEFAULT_WEIGHTS_DIR
+    return RuntimeConfig(
+        model=ModelSettings(
+            name=preset.name,
+            path=path,
+            revision=None if path.startswith("/") else preset.revision,
+            chat_template=str(shipped_chat_template(hints.chat_template)) if hints.chat_template else None,
+            tool_call_parser=hints.tool_call_parser,
+            reasoning_parser=hints.reasoning_parser,
+        ),
+        plan=ParallelPlan(
+            tensor_parallel_size=plan.tensor_parallel_size,
+            pipeline_parallel_size=plan.pipeline_parallel_size,
+            data_parallel_size=max(1, plan.replicas_per_node),
+            max_model_len=plan.max_model_len,
+            gpu_memory_utilization=plan.gpu_memory_utilization,
+            dtype=plan.dtype,
+        ),
+        adapters=adapters,
+        distributed=DistributedSettings(
+            workspace=workspace, namespace=namespace, node_count=plan.pipeline_parallel_size
+        ),
+        server=server or ServerSettings(),
+        vllm=dict(overrides or {}),
+    )

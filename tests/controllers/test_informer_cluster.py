@@ -1,0 +1,100 @@
+"""Informers against a cluster: list + watch, pagination, watch resume after restart, 410 relist, sharing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from kaito.controllers.client import KubeClient
+from kaito.controllers.factory import InformerFactory
+from kaito.controllers.informer import Informer
+from kaito.controllers.objects import ObjectKey, resource_version_of
+from kaito.controllers.resource import CONFIGMAPS
+
+from .mirror import Mirror
+from .waiting import wait_for_value, wait_until
+
+
+def configmap(name: str, value: str = "0", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels or {"suite": "runtime"}}, "data": {"value": value}}
+
+
+async def server_versions(kube: KubeClient, namespace: str) -> dict[ObjectKey, str]:
+    listing = await kube.list(CONFIGMAPS, namespace, label_selector="suite=runtime")
+    return {
+        ObjectKey(namespace, item["metadata"]["name"]): resource_version_of(item) for item in listing["items"]
+    }
+
+
+async def converged(kube: KubeClient, namespace: str, mirror: Mirror, within: float = 15.0) -> None:
+    """Wait until the mirror (built from events only) equals the server's view, object by object."""
+
+    async def probe() -> tuple[dict[ObjectKey, str], dict[ObjectKey, str]]:
+        return await server_versions(kube, namespace), mirror.versions()
+
+    await wait_for_value(probe, lambda pair: pair[0] == pair[1], within)
+    assert mirror.problems == []
+
+
+async def test_list_then_watch_delivers_every_change(kube: KubeClient, namespace: str) -> None:
+    for i in range(7):
+        await kube.create(CONFIGMAPS, configmap(f"pre-{i}"), namespace)
+    informer = Informer(kube, CONFIGMAPS, namespace=namespace, label_selector="suite=runtime", page_size=3)
+    mirror = Mirror()
+    informer.add_handler(mirror)
+    informer.start()
+    try:
+        assert await informer.wait_for_sync(20)
+        assert mirror.adds == 7  # three pages, one add each
+        await kube.create(CONFIGMAPS, configmap("live"), namespace)
+        await kube.patch(CONFIGMAPS, "pre-0", {"data": {"value": "1"}}, namespace=namespace)
+        await kube.delete(CONFIGMAPS, "pre-1", namespace)
+        await kube.create(CONFIGMAPS, configmap("other", labels={"suite": "else"}), namespace)
+        await converged(kube, namespace, mirror)
+        assert len(informer.store) == 7
+        cached = informer.store.get(ObjectKey(namespace, "pre-0"))
+        assert cached is not None
+        assert cached["data"]["value"] == "1"
+        assert cached["kind"] == "ConfigMap"  # list items get their kind filled in
+        late = Mirror()
+        informer.add_handler(late)  # a handler added after sync is replayed the cache
+        assert late.adds == 7
+    finally:
+        await informer.stop()
+
+
+async def test_watch_resumes_after_api_server_restart(
+    kube: KubeClient, namespace: str, embedded_cluster: Any
+) -> None:
+    if embedded_cluster is None:
+        pytest.skip("needs the embedded cluster to restart its API server")
+    informer = Informer(kube, CONFIGMAPS, namespace=namespace, label_selector="suite=runtime")
+    mirror = Mirror()
+    informer.add_handler(mirror)
+    informer.start()
+    try:
+        await kube.create(CONFIGMAPS, configmap("before"), namespace)
+        assert await informer.wait_for_sync(20)
+        await wait_until(lambda: len(mirror.objects) == 1, 10)
+        await asyncio.to_thread(embedded_cluster.restart)
+        await kube.create(CONFIGMAPS, configmap("after"), namespace)
+        await kube.patch(CONFIGMAPS, "before", {"data": {"value": "2"}}, namespace=namespace)
+        await converged(kube, namespace, mirror, within=30)
+        assert informer.watch_restarts + informer.relists >= 1
+    finally:
+        await informer.stop()
+
+
+async def test_shared_factory_hands_out_one_informer_per_key(kube: KubeClient, namespace: str) -> None:
+    factory = InformerFactory(kube)
+    first = factory.informer_for(CONFIGMAPS, namespace=namespace, label_selector="suite=runtime")
+    assert factory.informer_for(CONFIGMAPS, namespace=namespace, label_selector="suite=runtime") is first
+    assert factory.informer_for(CONFIGMAPS, namespace=namespace) is not first
+    factory.start()
+    try:
+        assert await factory.wait_for_sync(20)
+        assert factory.has_synced
+    finally:
+        await factory.stop()

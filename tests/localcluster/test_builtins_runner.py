@@ -1,0 +1,251 @@
+"""The local pod runner: real processes for mapped images, probes, env and volumes, restarts, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from kaito.localcluster.builtins import NodeSpec, port_annotation
+from localcluster.conftest import GPU_TAINT, BuiltinsCluster
+
+
+def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": list(containers), **spec}}  # fmt: skip
+
+
+async def _pod_when(cluster: BuiltinsCluster, ns: str, name: str, check: Any) -> Any:
+    async def probe() -> Any:
+        got = await cluster.core.read_namespaced_pod(name, ns)
+        return got if check(got) else None
+
+    return probe
+
+
+def _ready(got: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in got.status.conditions or [])
+
+
+def _pid(got: Any) -> int:
+    container_id: str = got.status.container_statuses[0].container_id
+    assert container_id.startswith("local://")
+    return int(container_id.removeprefix("local://"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_http_server_pod_ready_via_probe_and_reachable(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}
+    container = {"name": "web", "image": "local/http:latest", "readinessProbe": probe,
+                 "ports": [{"name": "http", "containerPort": 8000}]}  # fmt: skip
+    await cluster.core.create_namespaced_pod(ns, pod("web", container))
+    got = await cluster.eventually(await _pod_when(cluster, ns, "web", _ready), "web pod Ready", within=60)
+    assert got.status.phase == "Running"
+    assert got.status.pod_ip == "127.0.0.1"
+    host_port = int(got.metadata.annotations[port_annotation(8000)])
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{host_port}/") as response:
+        assert response.status == 200
+    log_dir = Path(got.metadata.annotations["localcluster.kaito.sh/log-dir"])
+    log = await cluster.core.read_namespaced_pod_log("web", ns, container="web")
+    assert "GET / HTTP" in log
+    assert (log_dir / "web" / "0.log").exists()
+    status = got.status.container_statuses[0]
+    assert status.started is True
+    assert status.state.running is not None
+
+
+async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    config = {"metadata": {"name": "cfg"}, "data": {"mode": "fast", "model.yaml": "size: tiny\n"}}
+    await cluster.core.create_namespaced_config_map(ns, config)
+    secret = {"metadata": {"name": "tok"}, "data": {"HF_TOKEN": base64.b64encode(b"hf_x").decode()}}
+    await cluster.core.create_namespaced_secret(ns, secret)
+    init = {
+        "name": "prepare",
+        "image": "local/python",
+        "args": ["-c", "import sys; open(sys.argv[1], 'w').write('prepared')", "/work/ready.txt"],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/work"}],
+    }
+    script = "; ".join([
+        "import os, sys",
+        "print('mode', os.environ['MODE'], 'token', os.environ['HF_TOKEN'])",
+        "print('me', os.environ['POD_NAME'], os.environ['POD_NAMESPACE'], os.environ['GREETING'])",
+        "print('model', open(sys.argv[1]).read().strip())",
+        "print('init', open(os.path.join(os.environ['SCRATCH'], 'ready.txt')).read())",
+    ])  # fmt: skip
+    main = {
+        "name": "main",
+        "image": "local/python",
+        "command": ["python", "-c", script, "/etc/model/model.yaml"],
+        "env": [
+            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "GREETING", "value": "hello-$(POD_NAME)"},
+            {"name": "SCRATCH", "value": "/work"},
+        ],
+        "envFrom": [{"secretRef": {"name": "tok"}}],
+        "volumeMounts": [
+            {"name": "model", "mountPath": "/etc/model"},
+            {"name": "scratch", "mountPath": "/work"},
+        ],
+    }
+    volumes = [{"name": "model", "configMap": {"name": "cfg"}}, {"name": "scratch", "emptyDir": {}}]
+    await cluster.core.create_namespaced_pod(
+        ns, pod("env", main, initContainers=[init], volumes=volumes, restartPolicy="Never")
+    )
+    finished = await _pod_when(cluster, ns, "env", lambda p: p.status.phase in ("Succeeded", "Failed"))
+    got = await cluster.eventually(finished, "pod finished")
+    log = await cluster.core.read_namespaced_pod_log("env", ns, container="main")
+    init_log = await cluster.core.read_namespaced_pod_log("env", ns, container="prepare")
+    assert got.status.phase == "Succeeded", (log, init_log)
+    assert f"mode fast token hf_x\nme env {ns} hello-env\nmodel size: tiny\ninit prepared\n" == log
+    assert got.status.init_container_statuses[0].state.terminated.reason == "Completed"
+    conditions = {c.type: c for c in got.status.conditions}
+    assert conditions["Initialized"].status == "True"
+    assert (conditions["Ready"].status, conditions["Ready"].reason) == ("False", "PodCompleted")
+
+
+async def test_crash_loop_back_off_and_restart_count(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    container = {
+        "name": "crash",
+        "image": "local/python",
+        "args": ["-c", "import sys; print('boom'); sys.exit(3)"],
+    }
+    await cluster.core.create_namespaced_pod(ns, pod("crash", container))
+
+    def backing_off(got: Any) -> bool:
+        statuses = got.status.container_statuses or []
+        if not statuses or statuses[0].restart_count < 2:
+            return False
+        waiting = statuses[0].state.waiting
+        return waiting is not None and waiting.reason == "CrashLoopBackOff"
+
+    got = await cluster.eventually(await _pod_when(cluster, ns, "crash", backing_off), "CrashLoopBackOff")
+    status = got.status.container_statuses[0]
+    assert status.last_state.terminated.exit_code == 3
+    assert status.last_state.terminated.reason == "Error"
+    assert got.status.phase == "Running"
+    assert "boom" in await cluster.core.read_namespaced_pod_log("crash", ns, previous=True)
+
+
+async def test_unpullable_image_backs_off(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    await cluster.core.create_namespaced_pod(
+        ns, pod("nope", {"name": "c", "image": "registry.invalid/missing:1"})
+    )
+
+    def pull_back_off(got: Any) -> bool:
+        statuses = got.status.container_statuses or []
+        return bool(statuses) and statuses[0].state.waiting is not None and (
+            statuses[0].state.waiting.reason == "ImagePullBackOff")  # fmt: skip
+
+    got = await cluster.eventually(await _pod_when(cluster, ns, "nope", pull_back_off), "ImagePullBackOff")
+    assert got.status.phase == "Pending"
+    assert "registry.invalid/missing:1" in got.status.container_statuses[0].state.waiting.message
+
+
+async def test_deleting_a_pod_kills_its_process(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    # the child ignores SIGTERM's default by sleeping in a grandchild: the whole process group must go
+    grandchild = "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])"
+    script = f"import subprocess, sys, time; {grandchild}; time.sleep(600)"
+    container = {"name": "sleep", "image": "local/python", "args": ["-c", script]}
+    await cluster.core.create_namespaced_pod(ns, pod("sleeper", container, terminationGracePeriodSeconds=2))
+    got = await cluster.eventually(await _pod_when(cluster, ns, "sleeper", _ready), "sleeper running")
+    pid = _pid(got)
+    assert _alive(pid)
+    await cluster.core.delete_namespaced_pod("sleeper", ns)
+
+    async def process_gone() -> bool:
+        return not _alive(pid)
+
+    await cluster.eventually(process_gone, "process killed", within=15)
+
+    async def group_gone() -> bool:
+        return not await asyncio.to_thread(_group_members, pid)
+
+    await cluster.eventually(group_gone, "the grandchild killed too", within=15)
+
+
+def _group_members(pgid: int) -> list[Path]:
+    """Live (not zombie) processes of a process group."""
+    return [p for p in Path("/proc").iterdir() if p.name.isdigit() and _live_pgid(p) == pgid]
+
+
+def _live_pgid(proc: Path) -> int | None:
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[2])
+
+
+async def test_gpu_pods_need_toleration_and_wait_for_capacity(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    gpu_container = {
+        "name": "llm",
+        "image": "example.com/llm:1",
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+    }
+    toleration = {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
+    await cluster.core.create_namespaced_pod(ns, pod("untolerated", gpu_container))
+    await cluster.core.create_namespaced_pod(ns, pod("gpu-a", gpu_container, tolerations=[toleration]))
+    got = await cluster.eventually(await _pod_when(cluster, ns, "gpu-a", _ready), "gpu-a running")
+    assert got.spec.node_name == "gpu-a100-0"
+
+    def unschedulable(got: Any) -> bool:
+        return any(
+            c.type == "PodScheduled" and c.reason == "Unschedulable" for c in got.status.conditions or []
+        )
+
+    got = await cluster.eventually(
+        await _pod_when(cluster, ns, "untolerated", unschedulable), "unschedulable"
+    )
+    message = next(c.message for c in got.status.conditions if c.type == "PodScheduled")
+    assert message.startswith("0/")
+    assert "1 node(s) had untolerated taint {sku: gpu}" in message
+    assert "Insufficient nvidia.com/gpu" in message
+
+    await cluster.core.create_namespaced_pod(ns, pod("gpu-b", gpu_container, tolerations=[toleration]))
+    got = await cluster.eventually(await _pod_when(cluster, ns, "gpu-b", unschedulable), "gpu-b waits")
+    assert "Insufficient nvidia.com/gpu" in next(
+        c.message for c in got.status.conditions if c.type == "PodScheduled"
+    )
+    extra = NodeSpec(
+        name="gpu-extra-0",
+        instance_type="Standard_NC6s_v3",
+        gpu_count=1,
+        gpu_product="Tesla-V100",
+        gpu_memory_mib=16160,
+        taints=[GPU_TAINT],
+    )
+    await cluster.add_node(extra)
+    try:
+        got = await cluster.eventually(await _pod_when(cluster, ns, "gpu-b", _ready), "gpu-b on the new node")
+        assert got.spec.node_name == "gpu-extra-0"
+        node = await cluster.core.read_node("gpu-extra-0")
+        assert node.status.allocatable["nvidia.com/gpu"] == "1"
+        assert node.metadata.labels["nvidia.com/gpu.product"] == "Tesla-V100"
+    finally:
+        await cluster.core.delete_namespaced_pod("gpu-a", ns)
+        await cluster.remove_node("gpu-extra-0")

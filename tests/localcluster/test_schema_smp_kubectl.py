@@ -1,0 +1,134 @@
+"""Differential test: our strategic merge patch against kubectl's own (``kubectl patch --local``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kaito.localcluster.schema import PatchError, strategic_merge_patch
+
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+
+
+def kubectl_patch(tmp_path: Path, original: dict[str, Any], patch: dict[str, Any]) -> Any:
+    source = tmp_path / "object.json"
+    source.write_text(json.dumps(original))
+    assert KUBECTL is not None
+    command = [
+        KUBECTL,
+        "patch",
+        "--local",
+        "-f",
+        str(source),
+        "--type",
+        "strategic",
+        "-p",
+        json.dumps(patch),
+        "-o",
+        "json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        return ("error", done.stderr)
+    return json.loads(done.stdout)
+
+
+names = st.sampled_from(["a", "b", "c", "d"])
+env_vars = st.lists(
+    st.builds(lambda n, v: {"name": n, "value": v}, st.sampled_from("XYZ"), st.sampled_from("123")),
+    max_size=3,
+)
+
+
+@st.composite
+def containers(draw: st.DrawFn) -> list[dict[str, Any]]:
+    chosen = draw(st.lists(names, unique=True, min_size=1, max_size=3))
+    result = []
+    for name in chosen:
+        container: dict[str, Any] = {"name": name, "image": draw(st.sampled_from(["img:1", "img:2"]))}
+        envs = draw(env_vars)
+        unique_envs = list({e["name"]: e for e in envs}.values())
+        if unique_envs:
+            container["env"] = unique_envs
+        if draw(st.booleans()):
+            container["ports"] = [{"containerPort": draw(st.sampled_from([80, 8080]))}]
+        result.append(container)
+    return result
+
+
+@st.composite
+def deployments(draw: st.DrawFn) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "web", "labels": {"app": "web", "tier": "x"}}
+    finalizers = draw(st.lists(st.sampled_from(["f1", "f2", "f3"]), unique=True, max_size=3))
+    if finalizers:
+        metadata["finalizers"] = finalizers
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": draw(containers())}},
+        },
+    }
+
+
+@st.composite
+def patches(draw: st.DrawFn) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    if draw(st.booleans()):
+        metadata["labels"] = {"tier": draw(st.sampled_from([None, "y"])), "new": "1"}
+    if draw(st.booleans()):
+        metadata["finalizers"] = draw(st.lists(st.sampled_from(["f1", "f2", "f4"]), unique=True, max_size=2))
+    if draw(st.booleans()):
+        # Deleting what the same patch adds is undefined: kubectl's answer depends on Go's map order.
+        added = metadata.get("finalizers", [])
+        deletable = [f for f in ("f1", "f3") if f not in added]
+        metadata["$deleteFromPrimitiveList/finalizers"] = (
+            draw(st.lists(st.sampled_from(deletable), unique=True)) if deletable else []
+        )
+    if metadata:
+        patch["metadata"] = metadata
+    pod: dict[str, Any] = {}
+    items: list[dict[str, Any]] = []
+    for name in draw(st.lists(names, unique=True, max_size=3)):
+        action = draw(st.sampled_from(["update", "delete", "env"]))
+        if action == "delete":
+            items.append({"name": name, "$patch": "delete"})
+        elif action == "env":
+            items.append({"name": name, "env": [{"name": draw(st.sampled_from("XYW")), "value": "9"}]})
+        else:
+            items.append({"name": name, "image": "img:3"})
+    if items:
+        pod["containers"] = items
+    if draw(st.booleans()):
+        pod["$setElementOrder/containers"] = [
+            {"name": n} for n in draw(st.lists(names, unique=True, max_size=4))
+        ]
+    if pod:
+        patch["spec"] = {"template": {"spec": pod}}
+    if draw(st.booleans()):
+        patch.setdefault("spec", {})["replicas"] = draw(st.sampled_from([None, 3]))
+    return patch
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(original=deployments(), patch=patches())
+def test_smp_matches_kubectl(tmp_path: Path, original: dict[str, Any], patch: dict[str, Any]) -> None:
+    expected = kubectl_patch(tmp_path, original, patch)
+    if isinstance(expected, tuple):
+        with pytest.raises(PatchError):
+            strategic_merge_patch(original, patch, "Deployment")
+    else:
+        assert strategic_merge_patch(original, patch, "Deployment") == expected

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,14 +25,9 @@ from kaito.controllers.errors import ConflictError, NotFoundError
 from kaito.controllers.resource import CRDS, NAMESPACES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import contextlib
-
 from runtime_parts.cluster import embedded_cluster, kube_client
+from runtime_parts.measure import Observer, Operator, proc_cpu, proc_rss_mb
 from runtime_parts.operators import GROUP, PLURAL, VERSION, WIDGETS
-
-HERE = Path(__file__).resolve().parent
-OPERATORS = HERE / "runtime_parts" / "operators.py"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 WIDGET_CRD: dict[str, Any] = {
     "metadata": {"name": f"{PLURAL}.{GROUP}"},
@@ -88,135 +82,6 @@ class Outcome:
     @property
     def writes_per_change(self) -> float:
         return self.operator_writes / max(1, self.handled)
-
-
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def proc_rss_mb(pid: int, key: str = "VmHWM") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Operator:
-    """One operator process: started, waited for READY, measured via /proc, stopped by closing stdin."""
-
-    def __init__(self, impl: str, kubeconfig: Path, namespace: str, kopf_python: str | None) -> None:
-        self.impl = impl
-        self.kubeconfig = kubeconfig
-        self.namespace = namespace
-        self.kopf_python = kopf_python
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        if self.impl == "kopf" or self.impl == "kopf-status":
-            assert self.kopf_python is not None
-            script = HERE / ".kopf_operator.py"
-            script.write_text((await _run_capture(sys.executable, str(OPERATORS), "kopf-script")).decode())
-            args = [self.kopf_python, "-m", "kopf", "run", "--standalone", "-n", self.namespace, str(script)]
-            if self.impl == "kopf-status":
-                args.append("--status-storage")
-        else:
-            args = [sys.executable, str(OPERATORS), self.impl]
-            args += ["--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace]
-        log = Path(tempfile.gettempdir()) / "kaito-bench-logs"
-        log.mkdir(exist_ok=True)
-        with open(log / f"{self.impl}-{self.namespace}.log", "wb") as stderr:
-            self.process = await asyncio.create_subprocess_exec(
-                *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env
-            )
-        assert self.process.stdout is not None
-        async with asyncio.timeout(120):
-            while True:
-                line = await self.process.stdout.readline()
-                if not line:
-                    raise RuntimeError(f"{self.impl} exited before it was ready")
-                if line.strip() == b"READY":
-                    break
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def stop(self) -> None:
-        if self.process is None:
-            return
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        try:
-            async with asyncio.timeout(10):
-                await self.process.wait()
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-
-
-async def _run_capture(*args: str) -> bytes:
-    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
-    out, _ = await process.communicate()
-    return out
-
-
-class Observer:
-    """Watches the namespace: end-to-end latency per change and writes nobody but the operator made."""
-
-    def __init__(self, kube: KubeClient, namespace: str) -> None:
-        self.kube = kube
-        self.namespace = namespace
-        self.sent: dict[tuple[str, int], float] = {}
-        self.latencies: list[float] = []
-        self.events = 0
-        self.driver_writes = 0
-        self.pending: set[tuple[str, int]] = set()
-        self.last_done = 0.0
-        self._task: asyncio.Task[None] | None = None
-        self._resource_version = ""
-
-    async def start(self) -> None:
-        listing = await self.kube.list(WIDGETS, self.namespace)
-        self._resource_version = listing["metadata"]["resourceVersion"]
-        self._task = asyncio.create_task(self._watch())
-
-    async def _watch(self) -> None:
-        while True:
-            stream = self.kube.watch(WIDGETS, self.namespace, resource_version=self._resource_version)
-            async for event in stream:
-                obj = event["object"]
-                self._resource_version = obj["metadata"]["resourceVersion"]
-                if event["type"] == "BOOKMARK":
-                    continue
-                self.events += 1
-                observed = (obj.get("status") or {}).get("observed")
-                key = (obj["metadata"]["name"], observed)
-                if key in self.pending:
-                    self.pending.discard(key)
-                    now = time.monotonic()
-                    self.last_done = now
-                    if key in self.sent:
-                        self.latencies.append(now - self.sent.pop(key))
-
-    def expect(self, name: str, value: int, sent_at: float | None) -> None:
-        self.pending.add((name, value))
-        if sent_at is not None:
-            self.sent[(name, value)] = sent_at
-
-    async def drained(self, limit: float) -> bool:
-        deadline = time.monotonic() + limit
-        while self.pending and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a plain set
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # let trailing (extra) writes show up in the count
-        return not self.pending
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def change(kube: KubeClient, observer: Observer, namespace: str, name: str, value: int) -> None:
@@ -293,11 +158,15 @@ async def run_mode(mode: str, impl: str, ctx: Context) -> Outcome:
     outcome.seconds = max(1e-6, observer.last_done - begin)
     outcome.cpu = proc_cpu(operator.pid) - cpu_before
     outcome.peak_rss_mb = proc_rss_mb(operator.pid)
-    outcome.handled = outcome.changes - len(observer.pending)
+    outcome.handled = outcome.changes - observer.pending
     outcome.operator_writes = observer.events - observer.driver_writes
     outcome.latencies = observer.latencies
     if not ok:
-        print(f"  ! {impl}/{mode}: {len(observer.pending)} changes never handled", flush=True)
+        final = (await kube.list(WIDGETS, namespace))["items"]
+        stale = sum(1 for w in final if (w.get("status") or {}).get("observed") != w["spec"]["value"])
+        print(
+            f"  ! {impl}/{mode}: {observer.pending} changes never handled, {stale} objects stale", flush=True
+        )
     await operator.stop()
     await observer.stop()
     await kube.delete(NAMESPACES, namespace)
@@ -361,14 +230,15 @@ def report(results: dict[str, dict[str, Outcome]], idle: dict[str, tuple[float, 
     impls = list(next(iter(results.values())))
     print("\n== runtime bench: absolute numbers")
     print(
-        f"{'mode':8} {'impl':12} {'obj/s':>8} {'cpu ms/chg':>10} {'p50 ms':>8} {'p99 ms':>8} {'peakMB':>7} "
-        f"{'writes/chg':>10}"
+        f"{'mode':8} {'impl':12} {'obj/s':>8} {'cpu ms/chg':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'peakMB':>7} {'writes/chg':>10}"
     )
     for mode, by_impl in results.items():
         for impl, o in by_impl.items():
             print(
-                f"{mode:8} {impl:12} {o.objects_per_s:8.1f} {o.cpu_per_change * 1e3:10.3f} "
-                f"{o.percentile(0.5) * 1e3:8.1f} {o.percentile(0.99) * 1e3:8.1f} {o.peak_rss_mb:7.1f} "
+                f"{mode:8} {impl:12} {o.objects_per_s:8.1f} {o.cpu_per_change * 1e3:10.3f}"
+                + "".join(f"{o.percentile(q) * 1e3:9.1f}" for q in (0.5, 0.9, 0.99, 1.0))
+                + f" {o.peak_rss_mb:7.1f} "
                 f"{o.writes_per_change:10.2f}"
             )
     print(
@@ -419,7 +289,7 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             await install_crd(kube)
             kopf_python = args.kopf_python if args.kopf_python and shutil.which(args.kopf_python) else None
-            impls = ["bare", "ours"]
+            impls = args.impls.split(",")
             if kopf_python:
                 impls += ["kopf", "kopf-status"]
             else:
@@ -430,22 +300,22 @@ async def main_async(args: argparse.Namespace) -> int:
                 kube,
                 kubeconfig,
                 kopf_python,
-                steady_seconds=4 if quick else 20,
+                steady_seconds=3 if quick else 20,
                 burst_changes=8 if quick else 40,
-                backlog=300 if quick else 1000,
+                backlog=200 if quick else 1000,
                 cached=args.cached or (1000 if quick else 10_000),
-                idle_seconds=3 if quick else 10,
+                idle_seconds=2 if quick else 10,
                 idle_settle=1 if quick else 3,
                 drain_limit=20 if quick else 120,
             )
             results: dict[str, dict[str, Outcome]] = {}
-            for mode in ("steady", "burst", "backlog"):
+            for mode in args.modes.split(","):
                 results[mode] = {}
                 for impl in impls:
                     print(f"-- {mode} / {impl}", flush=True)
                     results[mode][impl] = await run_mode(mode, impl, ctx)
             idle = {}
-            for impl in impls:
+            for impl in impls if args.cached >= 0 else []:
                 print(f"-- idle / {impl} ({ctx.cached} objects)", flush=True)
                 idle[impl] = await idle_and_cached(impl, ctx)
             report(results, idle, ctx.cached)
@@ -463,8 +333,16 @@ def main() -> int:
         "--kubeconfig", type=Path, help="use this cluster instead of starting an embedded one"
     )
     parser.add_argument("--kopf-python", help="python of a separate venv with kopf installed")
-    parser.add_argument("--cached", type=int, default=0, help="objects cached for the idle/RSS measurement")
-    return asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument(
+        "--cached", type=int, default=0, help="objects cached for the idle/RSS measurement (-1: skip it)"
+    )
+    parser.add_argument("--impls", default="bare,ours", help="operators to run, in this order (needs bare)")
+    parser.add_argument("--modes", default="steady,burst,backlog", help="comma-separated subset of the modes")
+    args = parser.parse_args()
+    unknown = set(args.modes.split(",")) - {"steady", "burst", "backlog"}
+    if unknown:
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ def configure(settings, **_):
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     if "--status-storage" in sys.argv:
-        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage()
+        settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+        settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     print("READY", flush=True)
 
 @kopf.on.resume("bench.kaito.sh", "v1", "widgets")
@@ -64,8 +64,14 @@ async def bare(kubeconfig: str, namespace: str) -> None:
                 body = {"status": {"observed": obj["spec"].get("value")}}
                 name = obj["metadata"]["name"]
                 task: asyncio.Task[Any] = asyncio.ensure_future(
-                    api.patch_namespaced_custom_object_status(
-                        GROUP, VERSION, namespace, PLURAL, name, body, _content_type="application/merge-patch+json"
+                    api.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+                        GROUP,
+                        VERSION,
+                        namespace,
+                        PLURAL,
+                        name,
+                        body,
+                        _content_type="application/merge-patch+json",
                     )
                 )
                 pending.add(task)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kaito.controllers.client import KubeClient
+from kaito.controllers.errors import ApiError
 from kaito.controllers.factory import InformerFactory
 from kaito.controllers.informer import Informer
 from kaito.controllers.objects import ObjectKey, resource_version_of
@@ -31,8 +32,11 @@ async def server_versions(kube: KubeClient, namespace: str) -> dict[ObjectKey, s
 async def converged(kube: KubeClient, namespace: str, mirror: Mirror, within: float = 15.0) -> None:
     """Wait until the mirror (built from events only) equals the server's view, object by object."""
 
-    async def probe() -> tuple[dict[ObjectKey, str], dict[ObjectKey, str]]:
-        return await server_versions(kube, namespace), mirror.versions()
+    async def probe() -> tuple[dict[ObjectKey, str] | None, dict[ObjectKey, str]]:
+        try:
+            return await server_versions(kube, namespace), mirror.versions()
+        except ApiError:  # an injected fault meant for the informer hit us instead
+            return None, mirror.versions()
 
     await wait_for_value(probe, lambda pair: pair[0] == pair[1], within)
     assert mirror.problems == []
@@ -84,6 +88,47 @@ async def test_watch_resumes_after_api_server_restart(
         await converged(kube, namespace, mirror, within=30)
         assert informer.watch_restarts + informer.relists >= 1
     finally:
+        await informer.stop()
+
+
+async def test_forced_410_relists_with_no_missed_update(
+    kube: KubeClient, namespace: str, embedded_cluster: Any
+) -> None:
+    if embedded_cluster is None:
+        pytest.skip("needs the embedded cluster's fault injection")
+    for i in range(6):
+        await kube.create(CONFIGMAPS, configmap(f"obj-{i}"), namespace)
+    informer = Informer(kube, CONFIGMAPS, namespace=namespace, label_selector="suite=runtime")
+    mirror = Mirror()
+    informer.add_handler(mirror)
+    informer.start()
+    try:
+        assert await informer.wait_for_sync(20)
+        relists = informer.relists
+        faults = embedded_cluster.faults
+        # Break the watch for a while: history gone (resume -> 410) and the next relists fail, so the
+        # changes below all happen while the informer is blind.
+        faults.fail_requests(503, 2, verb="list", resource="configmaps")
+        faults.expire_history()
+        faults.expire_next_watch(1)
+        faults.drop_watches()
+        await kube.create(CONFIGMAPS, configmap("born-blind"), namespace)
+        await kube.patch(CONFIGMAPS, "obj-0", {"data": {"value": "changed"}}, namespace=namespace)
+        await kube.patch(
+            CONFIGMAPS, "obj-1", {"metadata": {"labels": {"suite": "moved-away"}}}, namespace=namespace
+        )
+        await kube.delete(CONFIGMAPS, "obj-2", namespace)
+        await kube.create(CONFIGMAPS, configmap("short-lived"), namespace)
+        await kube.delete(CONFIGMAPS, "short-lived", namespace)
+        await converged(kube, namespace, mirror, within=30)
+        assert informer.relists > relists
+        changed = informer.store.get(ObjectKey(namespace, "obj-0"))
+        assert changed is not None
+        assert changed["data"]["value"] == "changed"
+        assert ObjectKey(namespace, "obj-1") not in informer.store  # left the selector: seen as a delete
+        assert ObjectKey(namespace, "short-lived") not in informer.store
+    finally:
+        faults.clear()
         await informer.stop()
 
 

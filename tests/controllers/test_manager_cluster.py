@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -75,7 +78,7 @@ async def lease_holder(kube: KubeClient, namespace: str, name: str = "runtime-te
     return str(lease["spec"].get("holderIdentity") or "")
 
 
-async def test_stop_drains_in_flight_reconcile_and_releases_lease(
+async def test_sigterm_drains_in_flight_reconcile_and_releases_lease(
     kube: KubeClient, kubeconfig: Path, namespace: str
 ) -> None:
     setup = Recorded(namespace)
@@ -95,7 +98,8 @@ async def test_stop_drains_in_flight_reconcile_and_releases_lease(
             text = await response.text()
     assert 'workqueue_adds_total{name="recorded"}' in text
     assert 'leader_election_master_status{name="runtime-test"} 1.0' in text
-    stop.set()  # what SIGTERM does
+    assert threading.current_thread() is threading.main_thread()  # so run() installed its SIGTERM handler
+    os.kill(os.getpid(), signal.SIGTERM)
     assert await asyncio.wait_for(run, 20) == 0
     assert "slow-one" in setup.finished, "the in-flight reconcile must finish before the manager exits"
     assert await lease_holder(kube, namespace) == ""

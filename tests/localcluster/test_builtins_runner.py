@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from kubernetes_asyncio import client as k8s
 
 from kaito.localcluster.builtins import NodeSpec, port_annotation
 from localcluster.conftest import GPU_TAINT, BuiltinsCluster
 
 
 def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": list(containers), **spec}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": list(containers), **spec},
+    }
 
 
 async def _pod_when(cluster: BuiltinsCluster, ns: str, name: str, check: Any) -> Any:
@@ -49,8 +54,12 @@ async def test_http_server_pod_ready_via_probe_and_reachable(builtins_cluster: B
     cluster = builtins_cluster
     ns = await cluster.namespace()
     probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}
-    container = {"name": "web", "image": "local/http:latest", "readinessProbe": probe,
-                 "ports": [{"name": "http", "containerPort": 8000}]}  # fmt: skip
+    container = {
+        "name": "web",
+        "image": "local/http:latest",
+        "readinessProbe": probe,
+        "ports": [{"name": "http", "containerPort": 8000}],
+    }
     await cluster.core.create_namespaced_pod(ns, pod("web", container))
     got = await cluster.eventually(await _pod_when(cluster, ns, "web", _ready), "web pod Ready", within=60)
     assert got.status.phase == "Running"
@@ -66,6 +75,13 @@ async def test_http_server_pod_ready_via_probe_and_reachable(builtins_cluster: B
     assert status.started is True
     assert status.state.running is not None
 
+    async def events() -> set[str]:
+        listed = await cluster.core.list_namespaced_event(ns, field_selector="involvedObject.name=web")
+        reasons = {event.reason for event in listed.items}
+        return reasons if {"Scheduled", "Pulled", "Created", "Started"} <= reasons else set()
+
+    await cluster.eventually(events, "pod events recorded")
+
 
 async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster) -> None:
     cluster = builtins_cluster
@@ -80,13 +96,15 @@ async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster
         "args": ["-c", "import sys; open(sys.argv[1], 'w').write('prepared')", "/work/ready.txt"],
         "volumeMounts": [{"name": "scratch", "mountPath": "/work"}],
     }
-    script = "; ".join([
-        "import os, sys",
-        "print('mode', os.environ['MODE'], 'token', os.environ['HF_TOKEN'])",
-        "print('me', os.environ['POD_NAME'], os.environ['POD_NAMESPACE'], os.environ['GREETING'])",
-        "print('model', open(sys.argv[1]).read().strip())",
-        "print('init', open(os.path.join(os.environ['SCRATCH'], 'ready.txt')).read())",
-    ])  # fmt: skip
+    script = "; ".join(
+        [
+            "import os, sys",
+            "print('mode', os.environ['MODE'], 'token', os.environ['HF_TOKEN'])",
+            "print('me', os.environ['POD_NAME'], os.environ['POD_NAMESPACE'], os.environ['GREETING'])",
+            "print('model', open(sys.argv[1]).read().strip())",
+            "print('init', open(os.path.join(os.environ['SCRATCH'], 'ready.txt')).read())",
+        ]
+    )
     main = {
         "name": "main",
         "image": "local/python",
@@ -154,8 +172,11 @@ async def test_unpullable_image_backs_off(builtins_cluster: BuiltinsCluster) -> 
 
     def pull_back_off(got: Any) -> bool:
         statuses = got.status.container_statuses or []
-        return bool(statuses) and statuses[0].state.waiting is not None and (
-            statuses[0].state.waiting.reason == "ImagePullBackOff")  # fmt: skip
+        return (
+            bool(statuses)
+            and statuses[0].state.waiting is not None
+            and (statuses[0].state.waiting.reason == "ImagePullBackOff")
+        )
 
     got = await cluster.eventually(await _pod_when(cluster, ns, "nope", pull_back_off), "ImagePullBackOff")
     assert got.status.phase == "Pending"
@@ -223,6 +244,12 @@ async def test_gpu_pods_need_toleration_and_wait_for_capacity(builtins_cluster: 
     )
     message = next(c.message for c in got.status.conditions if c.type == "PodScheduled")
     assert message.startswith("0/")
+
+    async def failed_scheduling_event() -> bool:
+        warnings = await cluster.core.list_namespaced_event(ns, field_selector="reason=FailedScheduling")
+        return any(event.message == message and event.type == "Warning" for event in warnings.items)
+
+    await cluster.eventually(failed_scheduling_event, "a FailedScheduling event")
     assert "1 node(s) had untolerated taint {sku: gpu}" in message
     assert "Insufficient nvidia.com/gpu" in message
 
@@ -243,9 +270,86 @@ async def test_gpu_pods_need_toleration_and_wait_for_capacity(builtins_cluster: 
     try:
         got = await cluster.eventually(await _pod_when(cluster, ns, "gpu-b", _ready), "gpu-b on the new node")
         assert got.spec.node_name == "gpu-extra-0"
+        scheduled = next(c for c in got.status.conditions if c.type == "PodScheduled")
+        assert (scheduled.status, scheduled.reason) == ("True", None)
         node = await cluster.core.read_node("gpu-extra-0")
         assert node.status.allocatable["nvidia.com/gpu"] == "1"
         assert node.metadata.labels["nvidia.com/gpu.product"] == "Tesla-V100"
     finally:
         await cluster.core.delete_namespaced_pod("gpu-a", ns)
+        await cluster.core.delete_namespaced_pod("untolerated", ns)
         await cluster.remove_node("gpu-extra-0")
+
+    async def gone_with_its_node() -> bool:
+        names = [p.metadata.name for p in (await cluster.core.list_namespaced_pod(ns)).items]
+        return "gpu-b" not in names
+
+    await cluster.eventually(gone_with_its_node, "the removed node's pod deleted")
+
+
+async def test_startup_exec_readiness_tcp_and_failing_liveness(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    port = [{"containerPort": 8000}]
+    healthy = {
+        "name": "web",
+        "image": "local/http",
+        "ports": port,
+        "startupProbe": {
+            "exec": {"command": ["python", "-c", "import sys; sys.exit(0)"]},
+            "periodSeconds": 1,
+        },
+        "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
+        "livenessProbe": {"httpGet": {"path": "/", "port": 8000}, "periodSeconds": 1},
+    }
+    await cluster.core.create_namespaced_pod(ns, pod("healthy", healthy))
+    liveness = {"httpGet": {"path": "/missing", "port": 8000}, "periodSeconds": 1, "failureThreshold": 2}
+    sick = {"name": "web", "image": "local/http", "ports": port, "livenessProbe": liveness}
+    await cluster.core.create_namespaced_pod(ns, pod("sick", sick, terminationGracePeriodSeconds=1))
+    got = await cluster.eventually(await _pod_when(cluster, ns, "healthy", _ready), "healthy pod Ready")
+    assert got.status.container_statuses[0].started is True
+
+    def restarted(got: Any) -> bool:
+        statuses = got.status.container_statuses or []
+        return (
+            bool(statuses)
+            and statuses[0].restart_count >= 1
+            and statuses[0].last_state.terminated is not None
+        )
+
+    got = await cluster.eventually(await _pod_when(cluster, ns, "sick", restarted), "liveness restart")
+    assert got.status.container_statuses[0].last_state.terminated.exit_code == 143  # SIGTERM
+    healthy_now = await cluster.core.read_namespaced_pod("healthy", ns)
+    assert healthy_now.status.container_statuses[0].restart_count == 0
+    assert _ready(healthy_now)
+
+
+async def test_nodes_registered_by_others_are_adopted(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    labels = {"localcluster.kaito.sh/managed": "true", "nvidia.com/gpu.count": "2", "kaito.sh/workspace": "w"}
+    await cluster.core.create_node(
+        {
+            "metadata": {"name": "provisioned-0", "labels": labels},
+            "spec": {
+                "providerID": "kaito-local://provisioned-0",
+                "taints": [{"key": "sku", "value": "gpu", "effect": "NoSchedule"}],
+            },
+        }
+    )
+    try:
+
+        async def adopted() -> Any:
+            node = await cluster.core.read_node("provisioned-0")
+            conditions = (node.status.conditions if node.status else None) or []
+            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+            return node if ready else None
+
+        node = await cluster.eventually(adopted, "externally created node Ready")
+        assert node.status.allocatable["nvidia.com/gpu"] == "2"
+        assert node.spec.provider_id == "kaito-local://provisioned-0"
+        lease = await k8s.CoordinationV1Api(cluster.api).read_namespaced_lease(
+            "provisioned-0", "kube-node-lease"
+        )
+        assert lease.spec.holder_identity == "provisioned-0"
+    finally:
+        await cluster.core.delete_node("provisioned-0")

@@ -163,8 +163,14 @@ def test_spreads_to_the_emptier_node() -> None:
 
 
 def test_node_facts_labels_and_capacity() -> None:
-    spec = NodeSpec(name="n1", instance_type="Standard_NC6s_v3", gpu_count=1, gpu_product="Tesla V100",
-                    gpu_memory_mib=16384, provider_id="azure:///x")  # fmt: skip
+    spec = NodeSpec(
+        name="n1",
+        instance_type="Standard_NC6s_v3",
+        gpu_count=1,
+        gpu_product="Tesla V100",
+        gpu_memory_mib=16384,
+        provider_id="azure:///x",
+    )
     manifest = node_manifest(spec)
     labels = manifest["metadata"]["labels"]
     assert labels["nvidia.com/gpu.product"] == "Tesla-V100"
@@ -176,3 +182,9 @@ def test_node_facts_labels_and_capacity() -> None:
     assert manifest["spec"]["providerID"] == "azure:///x"
     assert manifest["status"]["allocatable"]["nvidia.com/gpu"] == "1"
     assert parse_node(manifest).is_ready()
+
+
+def test_spreads_pods_without_requests_by_count() -> None:
+    a, b = node("a"), node("b")
+    assert schedule(pod(), [a, b], {"b": [pod()]}).node_name == "a"
+    assert schedule(pod(), [a, b], {"a": [pod()]}).node_name == "b"

@@ -58,8 +58,11 @@ async def test_deployment_pods_become_ready(builtins_cluster: BuiltinsCluster) -
         assert pod.spec.node_name == "cpu-0"  # the GPU node's taint keeps plain pods off it
         assert pod.status.phase == "Running"
         assert {c.type: c.status for c in pod.status.conditions} == {
-            "PodScheduled": "True", "Initialized": "True", "ContainersReady": "True", "Ready": "True",
-        }  # fmt: skip
+            "PodScheduled": "True",
+            "Initialized": "True",
+            "ContainersReady": "True",
+            "Ready": "True",
+        }
         state = pod.status.container_statuses[0]
         assert state.ready
         assert state.state.running is not None
@@ -99,8 +102,10 @@ async def test_deployment_scales_and_rolls_a_new_template(builtins_cluster: Buil
     await cluster.apps.patch_namespaced_deployment("api", ns, patch)
     deploy = await cluster.eventually(lambda: settled(2, "example.com/app:2"), "rolled to app:2")
     assert deploy.metadata.annotations["deployment.kubernetes.io/revision"] == "2"
-    replicasets = {rs.metadata.annotations["deployment.kubernetes.io/revision"]: rs
-                   for rs in (await cluster.apps.list_namespaced_replica_set(ns)).items}  # fmt: skip
+    replicasets = {
+        rs.metadata.annotations["deployment.kubernetes.io/revision"]: rs
+        for rs in (await cluster.apps.list_namespaced_replica_set(ns)).items
+    }
     assert replicasets["1"].spec.replicas == 0
     assert replicasets["2"].spec.replicas == 2
     assert (
@@ -168,8 +173,8 @@ async def test_statefulset_ordinal_pods_status_and_rolling_update(builtins_clust
     assert sts.status.update_revision != first_revision
     assert all(pod.metadata.labels["controller-revision-hash"] == sts.status.update_revision for pod in pods)
     # reverse ordinal order: llm-2 was replaced first, so it is the oldest of the new pods
-    stamps = {pod.metadata.name: pod.metadata.creation_timestamp for pod in pods}
-    assert stamps["llm-2"] <= stamps["llm-1"] <= stamps["llm-0"]
+    new_stamps = {pod.metadata.name: pod.metadata.creation_timestamp for pod in pods}
+    assert new_stamps["llm-2"] <= new_stamps["llm-1"] <= new_stamps["llm-0"]
 
     await cluster.apps.patch_namespaced_stateful_set_scale("llm", ns, {"spec": {"replicas": 1}})
 

@@ -153,3 +153,11 @@ async def test_status_subresource_on_builtin(api_client: k8s.ApiClient, namespac
     await apps.patch_namespaced_deployment_status("d", namespace, {"status": {"readyReplicas": 1}})
     spec_change = await apps.patch_namespaced_deployment("d", namespace, {"status": {"readyReplicas": 5}})
     assert spec_change.status.ready_replicas == 1
+
+
+async def test_system_namespaces_cannot_be_deleted(api_client: k8s.ApiClient) -> None:
+    core: Any = k8s.CoreV1Api(api_client)
+    for name in ("default", "kube-system"):
+        with pytest.raises(k8s.ApiException) as refused:
+            await core.delete_namespace(name)
+        assert refused.value.status == 403

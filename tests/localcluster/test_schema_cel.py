@@ -213,7 +213,7 @@ def test_the_workspace_crd_accepts_the_walkthrough_and_guards_immutable_fields()
     crd = yaml.safe_load(CRD_FILE.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
     schema = version["schema"]["openAPIV3Schema"]
-    workspace = {
+    workspace: dict[str, Any] = {
         "apiVersion": "kaito.sh/v1alpha1",
         "kind": "Workspace",
         "metadata": {"name": "workspace-phi-3-mini"},

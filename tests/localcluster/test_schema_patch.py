@@ -73,7 +73,10 @@ def test_json_patch_rfc6902_examples() -> None:
         {"a/b": 1, "m~n": 2},
         [{"op": "replace", "path": "/a~1b", "value": 3}, {"op": "remove", "path": "/m~0n"}],
     ) == {"a/b": 3}
-    ops = [{"op": "test", "path": "/baz", "value": "qux"}, {"op": "test", "path": "/foo/1", "value": 2}]
+    ops: list[dict[str, Any]] = [
+        {"op": "test", "path": "/baz", "value": "qux"},
+        {"op": "test", "path": "/foo/1", "value": 2},
+    ]
     assert json_patch({"baz": "qux", "foo": ["a", 2, "c"]}, ops) == {"baz": "qux", "foo": ["a", 2, "c"]}
 
 
@@ -284,7 +287,7 @@ def test_smp_status_conditions_merge_by_type_and_owner_references_by_uid() -> No
         {"type": "Ready", "status": "True"},
         {"type": "Scheduled", "status": "True"},
     ]
-    assert [o["uid"] for o in result["metadata"]["ownerReferences"]] == ["1", "2"]
+    assert [o["uid"] for o in result["metadata"]["ownerReferences"]] == ["2", "1"]
 
 
 def test_smp_errors_on_missing_merge_key() -> None:
@@ -295,7 +298,7 @@ def test_smp_errors_on_missing_merge_key() -> None:
 
 
 def test_kubectl_client_side_apply_patch_for_a_deployment() -> None:
-    """The shape kubectl apply sends on the second apply: last-applied annotation, order directives, deletions."""
+    """What kubectl apply sends on a second apply: last-applied annotation, order directives, deletions."""
     live = deployment()
     last_applied = {"kind": "Deployment", "spec": {"replicas": 2}}
     patch = {

@@ -39,7 +39,16 @@ def kubectl_patch(tmp_path: Path, original: dict[str, Any], patch: dict[str, Any
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         return ("error", done.stderr)
-    return json.loads(done.stdout)
+    return without_directives(json.loads(done.stdout))
+
+
+def without_directives(value: Any) -> Any:
+    """kubectl --local keeps directive keys it did not consume; a server drops them when decoding."""
+    if isinstance(value, dict):
+        return {k: without_directives(v) for k, v in value.items() if not k.startswith("$")}
+    if isinstance(value, list):
+        return [without_directives(v) for v in value]
+    return value
 
 
 names = st.sampled_from(["a", "b", "c", "d"])
@@ -77,6 +86,7 @@ def deployments(draw: st.DrawFn) -> dict[str, Any]:
         "metadata": metadata,
         "spec": {
             "replicas": 1,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": draw(containers())}},
         },
@@ -103,13 +113,19 @@ def patches(draw: st.DrawFn) -> dict[str, Any]:
     pod: dict[str, Any] = {}
     items: list[dict[str, Any]] = []
     for name in draw(st.lists(names, unique=True, max_size=3)):
-        action = draw(st.sampled_from(["update", "delete", "env"]))
+        action = draw(st.sampled_from(["update", "delete", "env", "env-order"]))
         if action == "delete":
             items.append({"name": name, "$patch": "delete"})
         elif action == "env":
             items.append({"name": name, "env": [{"name": draw(st.sampled_from("XYW")), "value": "9"}]})
+        elif action == "env-order":
+            order = draw(st.lists(st.sampled_from("XYZW"), unique=True, min_size=1))
+            items.append({"name": name, "$setElementOrder/env": [{"name": n} for n in order],
+                          "env": [{"name": order[-1], "value": "7"}]})  # fmt: skip
         else:
             items.append({"name": name, "image": "img:3"})
+    if items and draw(st.integers(0, 9)) == 0:
+        items.insert(0, {"$patch": "replace"})
     if items:
         pod["containers"] = items
     if draw(st.booleans()):
@@ -120,6 +136,15 @@ def patches(draw: st.DrawFn) -> dict[str, Any]:
         patch["spec"] = {"template": {"spec": pod}}
     if draw(st.booleans()):
         patch.setdefault("spec", {})["replicas"] = draw(st.sampled_from([None, 3]))
+    if draw(st.booleans()):
+        patch.setdefault("spec", {})["strategy"] = draw(
+            st.sampled_from(
+                [{"$retainKeys": ["type"], "type": "Recreate"}, {"rollingUpdate": {"maxUnavailable": 2}}]
+            )
+        )
+    if draw(st.booleans()):
+        order = draw(st.lists(st.sampled_from(["f1", "f2", "f3", "f4"]), unique=True))
+        patch.setdefault("metadata", {})["$setElementOrder/finalizers"] = order
     return patch
 
 

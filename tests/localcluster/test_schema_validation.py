@@ -148,7 +148,8 @@ def test_nullable_and_non_nullable_null() -> None:
     assert validate(WORKSPACE, obj) == []
     obj["resource"]["instanceType"] = None
     assert messages(validate(WORKSPACE, obj)) == [
-        'resource.instanceType: Invalid value: "null": resource.instanceType in body must be of type string: "null"'
+        'resource.instanceType: Invalid value: "null": '
+        'resource.instanceType in body must be of type string: "null"'
     ]
 
 
@@ -268,7 +269,11 @@ def test_defaults_fill_absent_fields_including_array_items_and_maps() -> None:
             "keep": {"type": "string", "nullable": True, "default": "d"},
         },
     }
-    obj = {"adapters": [{"name": "a"}, {"name": "b", "strength": "0.5"}], "byName": {"x": {}}, "keep": None}
+    obj: dict[str, Any] = {
+        "adapters": [{"name": "a"}, {"name": "b", "strength": "0.5"}],
+        "byName": {"x": {}},
+        "keep": None,
+    }
     assert apply_defaults(schema, obj) == {
         "resource": {"count": 1},
         "adapters": [{"name": "a", "strength": "1.0"}, {"name": "b", "strength": "0.5"}],
@@ -333,5 +338,20 @@ def test_string_formats(fmt: str, good: str, bad: str) -> None:
         validate(
             {"type": "object", "properties": {"v": {"type": "string", "format": "unknown-x"}}}, {"v": bad}
         )
+        == []
+    )
+
+
+def test_metadata_is_left_to_the_server_except_name_constraints() -> None:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}}
+        },
+    }
+    assert validate(schema, {"metadata": {"name": "short", "labels": {"any": "thing"}}}) == []
+    assert [e.field for e in validate(schema, {"metadata": {"name": "much-too-long"}})] == ["metadata.name"]
+    assert (
+        validate({"type": "object", "properties": {"metadata": {"type": "object"}}}, {"metadata": {"x": 1}})
         == []
     )

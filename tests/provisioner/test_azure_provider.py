@@ -167,6 +167,25 @@ async def test_delete_waits_until_the_pool_is_gone_and_is_idempotent(
     assert arm.delete_count["ws1"] == 1
 
 
+async def test_restart_mid_delete_waits_for_the_deletion_in_progress(arm: ArmEmulator) -> None:
+    first = provider_for(arm)
+    await first.create(make_nodeclaim("ws1"))
+    arm.delete_delay_s = 0.6
+    deleting = asyncio.create_task(first.delete("ws1"))
+    await wait_until(lambda: arm.delete_count["ws1"] == 1)
+    deleting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await deleting
+    await first.close()
+    second = provider_for(arm)
+    try:
+        await second.delete("ws1")
+    finally:
+        await second.close()
+    assert "ws1" not in arm.pools
+    assert arm.delete_count["ws1"] == 1
+
+
 async def test_delete_during_create_cancels_the_create(arm: ArmEmulator, azure: AzureProvider) -> None:
     arm.create_delay_s = 0.5
     launch = asyncio.create_task(azure.create(make_nodeclaim("ws1")))

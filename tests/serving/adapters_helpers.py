@@ -15,10 +15,14 @@ from kaito.oci.image import push_directory
 from kaito.oci.reference import parse_reference
 
 
-async def push_adapter(registry_host: str, repository: str, source: Path, user: str = "", password: str = "") -> str:
+async def push_adapter(
+    registry_host: str, repository: str, source: Path, user: str = "", password: str = ""
+) -> str:
     image = f"{registry_host}/{repository}"
     keychain = Keychain(
-        [DockerConfig(auths={registry_host: DockerAuthEntry(username=user, password=password)})] if user else []
+        [DockerConfig(auths={registry_host: DockerAuthEntry(username=user, password=password)})]
+        if user
+        else []
     )
     async with RegistryClient(keychain) as client:
         await push_directory(client, parse_reference(image), source)
@@ -34,16 +38,16 @@ async def served_models(http: httpx.AsyncClient) -> set[str]:
     return {m["id"] for m in (await http.get("/v1/models")).json()["data"]}
 
 
-async def wait_for(http: httpx.AsyncClient, condition: Any, timeout: float = 60.0) -> float:
+async def wait_for(http: httpx.AsyncClient, condition: Any, within: float = 60.0) -> float:
     """Poll until `await condition(http)` is truthy; return the seconds it took."""
     started = time.monotonic()
     last: object = None
-    while time.monotonic() - started < timeout:
+    while time.monotonic() - started < within:
         last = await condition(http)
         if last:
             return time.monotonic() - started
         await asyncio.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
+    raise AssertionError(f"condition not met within {within}s; last value {last!r}")
 
 
 async def greedy(http: httpx.AsyncClient, model: str, prompt: str = "Hello", tokens: int = 12) -> str:

@@ -118,7 +118,9 @@ def serve(tmp_path_factory: pytest.TempPathFactory, tiny_assets: TinyAssets) -> 
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"kaito serve not healthy after {SERVER_START_TIMEOUT}s:\n{_log_tail(process_info.log)}")
+                pytest.fail(
+                    f"kaito serve not healthy after {SERVER_START_TIMEOUT}s:\n{_log_tail(process_info.log)}"
+                )
             time.sleep(0.5)
         yield process_info
     finally:

@@ -38,7 +38,9 @@ class RunningRegistry:
             self.process.wait()
 
 
-def start_registry(workdir: Path, username: str = "", password: str = "") -> RunningRegistry:
+def start_registry(
+    workdir: Path, username: str = "", password: str = "", extra_config: str = ""
+) -> RunningRegistry:
     """Start a registry storing under `workdir`; with a username, every request needs Basic auth."""
     assert REGISTRY_BINARY is not None, MISSING_REASON
     workdir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,8 @@ def start_registry(workdir: Path, username: str = "", password: str = "") -> Run
         ).stdout.strip()
         (workdir / "htpasswd").write_text(entry + "\n")
         lines.append(f"auth: {{htpasswd: {{realm: kaito-test, path: {workdir / 'htpasswd'}}}}}")
+    if extra_config:
+        lines.append(extra_config)
     (workdir / "config.yml").write_text("\n".join(lines) + "\n")
     log = (workdir / "registry.log").open("wb")
     process = subprocess.Popen(

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from .adapters_helpers import adapter_states, greedy, push_adapter, served_models, wait_for
-from .serving_env import ServeProcess, TinyAssets
 from .registry import RunningRegistry
+from .serving_env import ServeProcess, TinyAssets
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -42,7 +42,9 @@ def gone(*names: str):  # type: ignore[no-untyped-def]
     return check
 
 
-async def test_adapter_changes_output_and_strength_zero_is_base(serve: ServeProcess, images: dict[str, str]) -> None:
+async def test_adapter_changes_output_and_strength_zero_is_base(
+    serve: ServeProcess, images: dict[str, str]
+) -> None:
     serve.write_desired(
         [{"name": "a", "image": images["a"]}, {"name": "a-zero", "image": images["a"], "strength": "0"}]
     )
@@ -51,7 +53,16 @@ async def test_adapter_changes_output_and_strength_zero_is_base(serve: ServeProc
         base = await greedy(http, serve.model)
         adapted = await greedy(http, "a")
         zero = await greedy(http, "a-zero")
-        via_chat = (await http.post("/chat", json={"prompt": "Hello", "model": "a", "generate_kwargs": {"max_new_tokens": 12, "do_sample": False}})).json()
+        via_chat = (
+            await http.post(
+                "/chat",
+                json={
+                    "prompt": "Hello",
+                    "model": "a",
+                    "generate_kwargs": {"max_new_tokens": 12, "do_sample": False},
+                },
+            )
+        ).json()
     assert adapted != base
     assert zero == base
     assert via_chat["Result"] == "Hello" + adapted
@@ -71,7 +82,8 @@ async def test_hot_swaps_under_load_fail_no_request(serve: ServeProcess, images:
             deadline = time.monotonic() + 120
             while not stop.is_set() and time.monotonic() < deadline and len(outcomes) < 2000:
                 response = await http.post(
-                    "/v1/completions", json={"model": model, "prompt": "Hello", "max_tokens": 8, "temperature": 0}
+                    "/v1/completions",
+                    json={"model": model, "prompt": "Hello", "max_tokens": 8, "temperature": 0},
                 )
                 outcomes.append(response.status_code)
 
@@ -79,7 +91,10 @@ async def test_hot_swaps_under_load_fail_no_request(serve: ServeProcess, images:
         try:
             for strength in ("1.0", "0.5", "1"):
                 serve.write_desired(
-                    [{"name": "a", "image": images["a"]}, {"name": "b", "image": images["b"], "strength": strength}]
+                    [
+                        {"name": "a", "image": images["a"]},
+                        {"name": "b", "image": images["b"], "strength": strength},
+                    ]
                 )
                 load_times.append(await wait_for(http, loaded("b")))
                 serve.write_desired([{"name": "a", "image": images["a"]}])
@@ -92,7 +107,9 @@ async def test_hot_swaps_under_load_fail_no_request(serve: ServeProcess, images:
     assert max(load_times) < 15, load_times  # the 2 s target is measured by bench/serving.py
 
 
-async def test_requests_in_flight_on_a_removed_adapter_complete(serve: ServeProcess, images: dict[str, str]) -> None:
+async def test_requests_in_flight_on_a_removed_adapter_complete(
+    serve: ServeProcess, images: dict[str, str]
+) -> None:
     serve.write_desired([{"name": "b", "image": images["b"]}])
     async with httpx.AsyncClient(base_url=serve.base_url, timeout=120) as http:
         await wait_for(http, loaded("b"))
@@ -145,12 +162,18 @@ async def test_private_registry_needs_the_pull_secret(
     serve: ServeProcess, auth_registry: RunningRegistry, tiny_assets: TinyAssets
 ) -> None:
     image = await push_adapter(
-        auth_registry.host, "private/a:1", tiny_assets.adapter_a, auth_registry.username, auth_registry.password
+        auth_registry.host,
+        "private/a:1",
+        tiny_assets.adapter_a,
+        auth_registry.username,
+        auth_registry.password,
     )
     secret_dir = serve.pull_secrets_dir / "regcred"
     secret_dir.mkdir(parents=True, exist_ok=True)
     token = base64.b64encode(f"{auth_registry.username}:{auth_registry.password}".encode()).decode()
-    (secret_dir / ".dockerconfigjson").write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    (secret_dir / ".dockerconfigjson").write_text(
+        json.dumps({"auths": {auth_registry.host: {"auth": token}}})
+    )
     serve.write_desired(
         [
             {"name": "private", "image": image, "imagePullSecrets": ["regcred"]},
@@ -160,7 +183,10 @@ async def test_private_registry_needs_the_pull_secret(
 
     async def settled(http: httpx.AsyncClient) -> bool:
         states = await adapter_states(http)
-        return states.get("private", {}).get("state") == "Loaded" and states.get("no-secret", {}).get("state") == "Failed"
+        return (
+            states.get("private", {}).get("state") == "Loaded"
+            and states.get("no-secret", {}).get("state") == "Failed"
+        )
 
     async with httpx.AsyncClient(base_url=serve.base_url, timeout=60) as http:
         await wait_for(http, settled)

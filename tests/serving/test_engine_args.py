@@ -137,6 +137,10 @@ def test_nvidia_smi_output_is_parsed() -> None:
 
 def test_multi_node_settings_need_a_workspace_name() -> None:
     config = RuntimeConfig(
-        model=ModelSettings(name="m", path="/m"), distributed=DistributedSettings(node_count=2, workspace="ws")
+        model=ModelSettings(name="m", path="/m"),
+        distributed=DistributedSettings(node_count=2, workspace="ws"),
     )
-    assert build_engine_args(config, GpuInventory(count=1, compute_capability=(9, 0)))["pipeline-parallel-size"] == 2
+    assert (
+        build_engine_args(config, GpuInventory(count=1, compute_capability=(9, 0)))["pipeline-parallel-size"]
+        == 2
+    )

@@ -28,7 +28,8 @@ def test_ordinals_come_from_statefulset_names() -> None:
 def test_head_starts_ray_head_and_workers_join_it() -> None:
     head = node_role(GROUP, "ws-llama-0")
     worker = node_role(GROUP, "ws-llama-2")
-    assert head.is_head and not worker.is_head
+    assert head.is_head
+    assert not worker.is_head
     assert head_host(GROUP) == "ws-llama-0.ws-llama-headless.team-a.svc.cluster.local"
     assert ray_start_command(head, 8) == [
         "ray", "start", "--num-gpus=8", "--disable-usage-stats", "--head", "--port=6379",
@@ -42,7 +43,8 @@ def test_head_starts_ray_head_and_workers_join_it() -> None:
 
 def test_single_node_needs_no_group() -> None:
     role = node_role(DistributedSettings(), "anything")
-    assert role.is_head and role.node_count == 1
+    assert role.is_head
+    assert role.node_count == 1
 
 
 def test_bad_group_layouts_are_refused() -> None:
@@ -58,7 +60,7 @@ async def test_wait_for_group_returns_when_everyone_joined() -> None:
     async def count() -> int:
         return next(counts)
 
-    assert await wait_for_group(3, count, timeout=30, interval=0.01) == 3
+    assert await wait_for_group(3, count, within=30, interval=0.01) == 3
 
 
 async def test_wait_for_group_names_the_shortfall() -> None:
@@ -66,4 +68,4 @@ async def test_wait_for_group_names_the_shortfall() -> None:
         return 1
 
     with pytest.raises(GroupError, match="only 1 of 3 nodes"):
-        await wait_for_group(3, count, timeout=0.05, interval=0.01)
+        await wait_for_group(3, count, within=0.05, interval=0.01)

@@ -1,4 +1,4 @@
-"""`kaito serve` end to end on the tiny model: OpenAI SDK, legacy /chat, health, metrics, malformed requests."""
+"""`kaito serve` end to end on the tiny model: OpenAI SDK, legacy /chat, health, metrics, bad requests."""
 
 from __future__ import annotations
 
@@ -35,8 +35,12 @@ async def test_chat_completion_with_the_sdk(serve: ServeProcess, openai_client) 
 
 
 async def test_completion_is_deterministic_under_greedy_decoding(serve: ServeProcess, openai_client) -> None:  # type: ignore[no-untyped-def]
-    first = await openai_client.completions.create(model=serve.model, prompt="Hello", max_tokens=8, temperature=0)
-    second = await openai_client.completions.create(model=serve.model, prompt="Hello", max_tokens=8, temperature=0)
+    first = await openai_client.completions.create(
+        model=serve.model, prompt="Hello", max_tokens=8, temperature=0
+    )
+    second = await openai_client.completions.create(
+        model=serve.model, prompt="Hello", max_tokens=8, temperature=0
+    )
     assert first.choices[0].text
     assert first.choices[0].text == second.choices[0].text
 
@@ -61,7 +65,9 @@ async def test_legacy_chat_prompt_returns_result(serve: ServeProcess, openai_cli
         )
     assert response.status_code == 200
     result = response.json()["Result"]
-    expected = await openai_client.completions.create(model=serve.model, prompt="Hello", max_tokens=8, temperature=0)
+    expected = await openai_client.completions.create(
+        model=serve.model, prompt="Hello", max_tokens=8, temperature=0
+    )
     assert result == "Hello" + expected.choices[0].text
 
 

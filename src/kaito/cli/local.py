@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from kaito.localcluster.builtins import BuiltinsConfig, NodeSpec
@@ -86,8 +87,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     commands.required = True
 
     up = commands.add_parser("up", help="start the local cluster in the background")
-    up.add_argument("--gpus", action="append", default=[], metavar="SKU=N",
-                    help="add N simulated nodes of a GPU instance type (repeatable)")  # fmt: skip
+    up.add_argument(
+        "--gpus",
+        action="append",
+        default=[],
+        metavar="SKU=N",
+        help="add N simulated nodes of a GPU instance type (repeatable)",
+    )
     up.add_argument("--data-dir", type=Path, default=None, help="state, logs and kubeconfig (~/.kaito/local)")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API server port on 127.0.0.1")
     up.set_defaults(func=run_up)
@@ -114,13 +120,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie waiting for its reaper counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _server_url(kubeconfig: Path) -> str:
+    try:
+        config = yaml.safe_load(kubeconfig.read_text())
+        return str(config["clusters"][0]["cluster"]["server"])
+    except (OSError, KeyError, IndexError, TypeError, yaml.YAMLError):
+        return "?"
 
 
 def running_pid(data_dir: Path) -> int | None:
@@ -193,10 +212,8 @@ def run_up(args: argparse.Namespace) -> int:
                 announced = True
             names = asyncio.run(_api_answers(files["kubeconfig"]))
             if names is not None and all(node.name in names for node in nodes):
-                print(
-                    f"  API server answering on port {args.port}; nodes: {', '.join(sorted(names))}",
-                    flush=True,
-                )
+                url = _server_url(files["kubeconfig"])
+                print(f"  API server answering at {url}; nodes: {', '.join(sorted(names))}", flush=True)
                 print(f"export KUBECONFIG={files['kubeconfig']}")
                 return 0
         time.sleep(0.3)
@@ -249,7 +266,8 @@ def run_status(args: argparse.Namespace) -> int:
         return 1
     names = asyncio.run(_api_answers(files["kubeconfig"])) if files["kubeconfig"].exists() else None
     state = "running" if names is not None else "starting (API not answering yet)"
-    print(f"kaito local cluster: {state} (pid {pid}, data dir {data_dir})")
+    url = _server_url(files["kubeconfig"])
+    print(f"kaito local cluster: {state} at {url} (pid {pid}, data dir {data_dir})")
     if names is not None:
         print(f"nodes: {', '.join(sorted(names))}")
     print(f"export KUBECONFIG={files['kubeconfig']}")

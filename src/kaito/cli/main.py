@@ -21,7 +21,9 @@ COMMANDS: tuple[str, ...] = (
     "kaito.cli.manifests",
     "kaito.cli.plan",
     "kaito.cli.serve",
+    "kaito.cli.tune",
     "kaito.cli.local",
+    "kaito.cli.operator",
 )
 
 

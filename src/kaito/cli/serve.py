@@ -12,7 +12,9 @@ from kaito.serving.config import DEFAULT_CONFIG_PATH
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="serve a model with vLLM (runs inside inference pods)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH, help="runtime configuration YAML")
-    parser.add_argument("--pod-name", default=None, help="StatefulSet pod name (default: $POD_NAME, hostname)")
+    parser.add_argument(
+        "--pod-name", default=None, help="StatefulSet pod name (default: $POD_NAME, hostname)"
+    )
     parser.add_argument("--print-args", action="store_true", help="print the vLLM arguments and exit")
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(func=run)

@@ -243,8 +243,8 @@ class Informer:
             else:
                 self._emit_update(old, obj)
         elif kind == "DELETED":
-            self.store.remove(key_of(obj))
-            self._emit_delete(obj)
+            if self.store.remove(key_of(obj)) is not None:
+                self._emit_delete(obj)
         else:
             raise ApiError(500, "UnknownWatchEvent", f"unexpected watch event type {kind!r}")
         if rv:
@@ -255,9 +255,10 @@ class Informer:
         while True:
             await self._clock.sleep(self.resync_period)
             if self._synced.is_set():
-                for obj in self.store.objects():
-                    for handler in self._handlers:
-                        handler.on_update(obj, obj)
+                for key in list(self.store.keys()):
+                    current = self.store.get_raw(key)
+                    if current is not None:
+                        self._emit_update(current, current)
 
     # -- fan-out -------------------------------------------------------------------------------------------
     def _emit_add(self, obj: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from kaito.localcluster.apiserver.faults import Faults
 from kaito.localcluster.apiserver.objects import WriteOptions
 from kaito.localcluster.apiserver.server import ApiServer
 from kaito.localcluster.apiserver.storage import Storage
+from kaito.localcluster.apiserver.tls import ensure_serving_cert, server_context
 from kaito.localcluster.apiserver.watchstream import WatchSettings
 from kaito.localcluster.kubeconfig import write_kubeconfig
 
@@ -37,6 +38,9 @@ class Component(Protocol):
 
 class LocalCluster:
     """An embedded Kubernetes API server on ``host:port`` (port 0 picks a free one).
+
+    With a ``token`` the server speaks HTTPS (``tls``, default: on exactly when a token is set) with a
+    self-signed certificate embedded in the kubeconfig, since clients send bearer tokens only over TLS.
 
     Lifecycle: ``await start()`` loads ``data_dir/apiserver-state.json`` when ``persist`` and it exists,
     creates the system namespaces, serves HTTP, writes ``kubeconfig_path`` and starts every component in
@@ -63,6 +67,7 @@ class LocalCluster:
         *,
         bookmark_interval: float = 30.0,
         persist: bool = True,
+        tls: bool | None = None,
         components: list[Component] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -71,6 +76,7 @@ class LocalCluster:
         self.token = token
         self.service_cidr = service_cidr
         self.persist = persist
+        self.tls = token is not None if tls is None else tls
         self.storage = Storage(history_size)
         self.faults = Faults()
         self.watch_settings = WatchSettings(bookmark_interval=bookmark_interval)
@@ -83,7 +89,12 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_cert_path(self) -> Path | None:
+        """The self-signed serving certificate (the kubeconfig embeds it) when serving HTTPS."""
+        return self.data_dir / "apiserver.crt" if self.tls else None
 
     @property
     def state_path(self) -> Path:
@@ -99,7 +110,8 @@ class LocalCluster:
         await self._ensure_namespaces()
         await self._serve()
         self.server.start_loops()
-        write_kubeconfig(self.kubeconfig_path, self.url, self.token)
+        ca = self.ca_cert_path.read_bytes() if self.ca_cert_path is not None else None
+        write_kubeconfig(self.kubeconfig_path, self.url, self.token, ca_pem=ca)
         self._running = True
         for component in self.components:
             await component.start(self)
@@ -114,7 +126,10 @@ class LocalCluster:
             self.server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        context = None
+        if self.tls:
+            context = server_context(*ensure_serving_cert(self.data_dir, self.host))
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=context)
         await site.start()
         sockets = list(getattr(site._server, "sockets", None) or [])
         if sockets:

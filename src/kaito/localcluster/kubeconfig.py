@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Cluster(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
     server: str
+    certificate_authority_data: str | None = Field(default=None, alias="certificate-authority-data")
 
 
 class _NamedCluster(BaseModel):
@@ -53,18 +56,23 @@ class Kubeconfig(BaseModel):
     preferences: dict[str, str] = Field(default_factory=dict)
 
 
-def build_kubeconfig(server: str, token: str | None, name: str = "kaito-local") -> Kubeconfig:
+def build_kubeconfig(
+    server: str, token: str | None, name: str = "kaito-local", ca_pem: bytes | None = None
+) -> Kubeconfig:
+    ca_data = base64.b64encode(ca_pem).decode() if ca_pem else None
     return Kubeconfig(
-        clusters=[_NamedCluster(name=name, cluster=_Cluster(server=server))],
+        clusters=[_NamedCluster(name=name, cluster=_Cluster(server=server, certificate_authority_data=ca_data))],
         users=[_NamedUser(name=name, user=_User(token=token))],
         contexts=[_NamedContext(name=name, context=_Context(cluster=name, user=name))],
         current_context=name,
     )
 
 
-def write_kubeconfig(path: Path, server: str, token: str | None, name: str = "kaito-local") -> Path:
+def write_kubeconfig(
+    path: Path, server: str, token: str | None, name: str = "kaito-local", ca_pem: bytes | None = None
+) -> Path:
     """Write (atomically, mode 0600) a kubeconfig for ``server``; returns ``path``."""
-    config = build_kubeconfig(server, token, name)
+    config = build_kubeconfig(server, token, name, ca_pem)
     text = yaml.safe_dump(config.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

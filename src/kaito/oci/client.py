@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -96,14 +97,19 @@ class RegistryClient:
         if response.status_code == 403:
             raise AuthError(f"{image}: the registry forbids {what} with these credentials")
         if response.is_error:
-            raise RegistryError(f"{image}: {what} failed with HTTP {response.status_code}: {response.text[:200]}")
+            raise RegistryError(
+                f"{image}: {what} failed with HTTP {response.status_code}: {response.text[:200]}"
+            )
 
     async def get_manifest(self, image: ImageReference, platform: str = "linux/amd64") -> ImageManifest:
         """The image's manifest; for an index, the entry for `platform` (or the only / first one)."""
         reference = image.reference
         for _ in range(2):
             response = await self._request(
-                "GET", image, f"{self._base(image)}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT}
+                "GET",
+                image,
+                f"{self._base(image)}/manifests/{reference}",
+                headers={"Accept": MANIFEST_ACCEPT},
             )
             self._check(response, image, "manifest")
             body = response.json()
@@ -136,14 +142,17 @@ class RegistryClient:
                 await response.aread()
             self._check(response, image, f"blob {digest}")
             hasher = hashlib.sha256()
-            with dest.open("wb") as out:
+            out = await asyncio.to_thread(dest.open, "wb")
+            try:
                 async for chunk in response.aiter_bytes(1 << 20):
                     hasher.update(chunk)
-                    out.write(chunk)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                out.close()
         finally:
             await response.aclose()
         if hasher.hexdigest() != expected:
-            dest.unlink(missing_ok=True)
+            await asyncio.to_thread(dest.unlink, True)
             raise RegistryError(f"{image}: blob {digest} arrived corrupted (digest mismatch)")
 
     async def blob_exists(self, image: ImageReference, digest: str) -> bool:

@@ -22,7 +22,7 @@ async def pull_files(
 ) -> list[str]:
     """Download every layer of `image` and unpack the files under `prefix/` into `dest` (in layer order)."""
     manifest = await client.get_manifest(image)
-    dest.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
     written: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="kaito-layer-") as scratch:
         for index, layer in enumerate(manifest.layers):
@@ -46,9 +46,9 @@ async def push_directory(
     layer_digest = await client.push_blob(image, layer)
     config_digest = await client.push_blob(image, config)
     manifest = ImageManifest(
-        schemaVersion=2,
-        mediaType=OCI_MANIFEST,
-        config=Descriptor(mediaType=OCI_CONFIG, digest=config_digest, size=len(config)),
-        layers=[Descriptor(mediaType=OCI_LAYER_TAR_GZIP, digest=layer_digest, size=len(layer))],
+        schema_version=2,
+        media_type=OCI_MANIFEST,
+        config=Descriptor(media_type=OCI_CONFIG, digest=config_digest, size=len(config)),
+        layers=[Descriptor(media_type=OCI_LAYER_TAR_GZIP, digest=layer_digest, size=len(layer))],
     )
     return await client.put_manifest(image, manifest)

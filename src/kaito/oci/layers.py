@@ -32,7 +32,7 @@ def extract_prefix(layer: Path, dest: Path, prefix: str = "data") -> list[str]:
     try:
         with tarfile.open(layer, mode="r:*") as tar:
             for member in tar:
-                name = PurePosixPath(member.name.lstrip("./").lstrip("/"))
+                name = PurePosixPath(member.name.removeprefix("./").lstrip("/"))
                 if not member.isfile() or wanted not in name.parents:
                     continue
                 relative = name.relative_to(wanted)

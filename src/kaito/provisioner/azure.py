@@ -274,17 +274,20 @@ class AzureProvider:
         if pool is None:
             return
         self._check_owned(pool, name)
-        log.info("deleting agent pool", pool=name)
-        try:
-            poller = await self._client.agent_pools.begin_delete(
-                self._resource_group, self._cluster, name, **self._request_options
-            )
-            await poller.result()
-        except ResourceNotFoundError:
-            return
-        except AzureError as exc:
-            raise self._error(exc) from exc
-        # The operation may report success a moment before the pool disappears from GET.
+        if pool.properties.provisioning_state == "Deleting":
+            log.info("adopting agent pool deletion in progress", pool=name)
+        else:
+            log.info("deleting agent pool", pool=name)
+            try:
+                poller = await self._client.agent_pools.begin_delete(
+                    self._resource_group, self._cluster, name, **self._request_options
+                )
+                await poller.result()
+            except ResourceNotFoundError:
+                return
+            except AzureError as exc:
+                raise self._error(exc) from exc
+        # Wait for the pool to leave GET (the operation may also report success a moment before that).
         while True:
             if await self._get_pool(name) is None:
                 return

@@ -1,4 +1,4 @@
-"""The desired adapter list the reconciler keeps in a projected ConfigMap, and the per-adapter status we publish."""
+"""The desired adapter list (a projected ConfigMap the reconciler keeps current) and the status we publish."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fetch an adapter (OCI image or volume path) into the adapters dir and scale its LoRA B weights by `strength`."""
+"""Fetch an adapter (OCI image or volume path) into the adapters dir; scale its LoRA B weights by strength."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def stage_key(adapter: DesiredAdapter) -> str:
 def check_adapter_files(directory: Path, max_rank: int) -> None:
     config_file = directory / ADAPTER_CONFIG
     if not config_file.is_file():
-        raise AdapterStageError("InvalidAdapter", f"no {ADAPTER_CONFIG} (an adapter image keeps it under /data)")
+        raise AdapterStageError(
+            "InvalidAdapter", f"no {ADAPTER_CONFIG} (an adapter image keeps it under /data)"
+        )
     if not (directory / ADAPTER_WEIGHTS).is_file():
-        raise AdapterStageError("InvalidAdapter", f"no {ADAPTER_WEIGHTS} (an adapter image keeps it under /data)")
+        raise AdapterStageError(
+            "InvalidAdapter", f"no {ADAPTER_WEIGHTS} (an adapter image keeps it under /data)"
+        )
     try:
         config = json.loads(config_file.read_text())
     except ValueError as err:
@@ -54,7 +58,7 @@ def check_adapter_files(directory: Path, max_rank: int) -> None:
 
 
 def scale_lora_b(source: Path, dest: Path, strength: float) -> None:
-    """Copy the adapter, multiplying every lora_B tensor by `strength` (the LoRA delta is B·A, so it scales)."""
+    """Copy the adapter with every lora_B tensor times `strength` (the LoRA delta B·A scales with it)."""
     dest.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
         if item.is_file() and item.name != ADAPTER_WEIGHTS:
@@ -66,7 +70,8 @@ def scale_lora_b(source: Path, dest: Path, strength: float) -> None:
 
     tensors = load_file(str(source / ADAPTER_WEIGHTS))
     scaled = {
-        key: (tensor * strength).to(tensor.dtype) if "lora_B" in key else tensor for key, tensor in tensors.items()
+        key: (tensor * strength).to(tensor.dtype) if "lora_B" in key else tensor
+        for key, tensor in tensors.items()
     }
     save_file(scaled, str(dest / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 

@@ -1,4 +1,4 @@
-"""The runtime configuration `kaito serve` reads: the plan the reconciler computed plus the user's `vllm:` overrides.
+"""The runtime configuration `kaito serve` reads: the reconciler's plan plus the user's `vllm:` overrides.
 
 The workspace reconciler writes it (YAML, camelCase keys) into a ConfigMap mounted at DEFAULT_CONFIG_PATH.
 """
@@ -89,7 +89,7 @@ class RuntimeConfig(_Shape):
     server: ServerSettings = ServerSettings()
     vllm: dict[str, Any] = Field(
         default_factory=dict,
-        description="User overrides: vLLM serve arguments by name (`max-num-seqs: 64` or `max_num_seqs: 64`).",
+        description="User overrides: vLLM serve arguments by name (`max-num-seqs: 64`, `max_num_seqs: 64`).",
     )
 
     @field_validator("vllm")
@@ -131,4 +131,6 @@ def load_config(path: Path) -> RuntimeConfig:
 
 def dump_config(config: RuntimeConfig) -> str:
     """The YAML the reconciler writes into the ConfigMap."""
-    return yaml.safe_dump(config.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False)
+    return yaml.safe_dump(
+        config.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False
+    )

@@ -46,7 +46,8 @@ def plan_engine_args(config: RuntimeConfig, gpus: GpuInventory) -> EngineArgs:
         tensor_parallel = plan.tensor_parallel_size or max(1, gpus.count // data_parallel)
         if tensor_parallel * data_parallel > gpus.count:
             raise ConfigError(
-                f"plan.tensorParallelSize ({tensor_parallel}) x plan.dataParallelSize ({data_parallel}) needs "
+                f"plan.tensorParallelSize ({tensor_parallel}) x plan.dataParallelSize ({data_parallel}) "
+                "needs "
                 f"{tensor_parallel * data_parallel} GPUs but this node has {gpus.count}; the pod landed on a "
                 "smaller node than planned (check the Workspace's instanceType / labelSelector)"
             )

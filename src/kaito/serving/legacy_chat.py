@@ -1,4 +1,4 @@
-"""The reference's legacy `POST /chat`: `prompt` or `messages` plus HF-style `generate_kwargs`, answered as `{"Result": ...}`.
+"""The reference's legacy `POST /chat`: `prompt` or `messages`, HF `generate_kwargs`, `{"Result": ...}` back.
 
 Translated into an OpenAI completion / chat-completion request and served by the same in-process engine.
 """

@@ -1,4 +1,4 @@
-"""`kaito serve` start-up: configuration -> GPUs -> engine arguments (validated by vLLM) -> Ray group -> server."""
+"""`kaito serve` start-up: configuration, GPUs, engine arguments (checked by vLLM), Ray group, server."""
 
 from __future__ import annotations
 

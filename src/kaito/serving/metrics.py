@@ -1,4 +1,4 @@
-"""kaito's own Prometheus metrics, registered in the default registry so they appear beside vLLM's on /metrics."""
+"""kaito's own Prometheus metrics, in the default registry so they appear beside vLLM's on /metrics."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ SERVE_INFO = Gauge(
     "Constant 1, labelled with what this pod serves and how it is split.",
     ["model", "tensor_parallel_size", "pipeline_parallel_size", "gpus"],
 )
-GROUP_NODES_READY = Gauge("kaito_group_nodes_ready", "Nodes of a multi-node group that joined the Ray cluster.")
+GROUP_NODES_READY = Gauge(
+    "kaito_group_nodes_ready", "Nodes of a multi-node group that joined the Ray cluster."
+)
 
 _STATES = ("Pending", "Loaded", "Failed")
 _known_adapters: set[str] = set()

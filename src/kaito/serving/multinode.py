@@ -93,11 +93,11 @@ def count_alive_ray_nodes() -> int:
 async def wait_for_group(
     expected: int,
     count: Callable[[], Awaitable[int]],
-    timeout: float,
+    within: float,
     interval: float = 2.0,
 ) -> int:
     """Wait until `expected` nodes have joined; raise GroupError naming how many did."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     seen = 0
     while True:
         try:
@@ -108,7 +108,7 @@ async def wait_for_group(
             return seen
         if asyncio.get_running_loop().time() >= deadline:
             raise GroupError(
-                f"only {seen} of {expected} nodes joined the Ray cluster within {timeout:.0f}s; "
+                f"only {seen} of {expected} nodes joined the Ray cluster within {within:.0f}s; "
                 "check the worker pods' logs and that the headless Service resolves"
             )
         await asyncio.sleep(interval)

@@ -1,4 +1,4 @@
-"""Build the runtime configuration from a preset and the planner's Plan: what the reconciler writes to the ConfigMap."""
+"""Build the runtime configuration from a preset and the planner's Plan (what the reconciler writes)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,6 @@ def build_router(
     router = APIRouter()
     dispatch = in_process_dispatch(app)
 
-    @router.post("/chat")
     async def legacy_chat(request: Request) -> JSONResponse:
         raw = await request.body()
         try:
@@ -55,7 +54,6 @@ def build_router(
         metrics.LEGACY_CHAT_REQUESTS.labels(status=str(status)).inc()
         return JSONResponse(answer, status_code=status)
 
-    @router.get("/health")
     async def health(request: Request) -> Response:
         engine = request.app.state.engine_client
         try:
@@ -68,12 +66,14 @@ def build_router(
                 return JSONResponse({"status": "unhealthy", "reason": problem}, status_code=503)
         return Response(status_code=200)
 
-    @router.get("/v1/kaito/adapters")
     async def adapters() -> JSONResponse:
         if manager is None:
             return JSONResponse({"model": base_model, "adapters": [], "enabled": False})
         return JSONResponse(manager.report().model_dump(mode="json", by_alias=True))
 
+    router.add_api_route("/chat", legacy_chat, methods=["POST"])
+    router.add_api_route("/health", health, methods=["GET"])
+    router.add_api_route("/v1/kaito/adapters", adapters, methods=["GET"])
     return router
 
 

@@ -1,4 +1,4 @@
-"""`kaito serve`'s process: vLLM's OpenAI server in-process, plus kaito's routes, adapter manager and metrics."""
+"""`kaito serve`'s process: vLLM's OpenAI server in-process, plus kaito's routes, adapters and metrics."""
 
 from __future__ import annotations
 

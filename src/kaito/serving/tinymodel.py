@@ -1,4 +1,4 @@
-"""A tiny Llama model, tokenizer and LoRA adapters built offline: the CPU stand-in for real presets in CI and demos."""
+"""A tiny Llama, its tokenizer and LoRA adapters, built offline: the CPU stand-in for presets in CI/demos."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check engine arguments against vLLM's own serve parser: an unknown or malformed key is a clear start-up error."""
+"""Check engine arguments with vLLM's own parser: an unknown or malformed key is a clear start-up error."""
 
 from __future__ import annotations
 

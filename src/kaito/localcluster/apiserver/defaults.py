@@ -37,8 +37,9 @@ def _default_container(container: dict[str, Any]) -> None:
         port.setdefault("protocol", "TCP")
 
 
-def default_pod_spec(spec: dict[str, Any]) -> None:
-    spec.setdefault("restartPolicy", "Always")
+def default_pod_spec(spec: dict[str, Any], restart_policy: bool = True) -> None:
+    if restart_policy:
+        spec.setdefault("restartPolicy", "Always")
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("terminationGracePeriodSeconds", 30)
@@ -48,10 +49,28 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
             _default_container(container)
 
 
-def _default_template(spec: dict[str, Any]) -> None:
+def _default_template(spec: dict[str, Any], restart_policy: bool = True) -> None:
     template = spec.get("template")
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
-        default_pod_spec(template["spec"])
+        default_pod_spec(template["spec"], restart_policy)
+
+
+def _job_selector(obj: dict[str, Any], spec: dict[str, Any]) -> None:
+    """Jobs get a generated selector on their own uid, and matching template labels."""
+    if spec.get("manualSelector") or spec.get("selector"):
+        return
+    uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
+    spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    template = spec.setdefault("template", {})
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    labels.update(
+        {
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid,
+            "job-name": name,
+        }
+    )
 
 
 def apply_builtin_defaults(rtype: ResourceType, obj: dict[str, Any], creating: bool) -> None:
@@ -102,10 +121,9 @@ def apply_builtin_defaults(rtype: ResourceType, obj: dict[str, Any], creating: b
         spec.setdefault("backoffLimit", 6)
         spec.setdefault("completionMode", "NonIndexed")
         spec.setdefault("suspend", False)
-        _default_template(spec)
-        template_spec = (spec.get("template") or {}).get("spec")
-        if isinstance(template_spec, dict) and template_spec.get("restartPolicy") == "Always":
-            template_spec.pop("restartPolicy")
+        _default_template(spec, restart_policy=False)
+        if creating:
+            _job_selector(obj, spec)
 
 
 class ClusterIPAllocator:

@@ -14,12 +14,12 @@ AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGro
 _SUB_VERBS = ["get", "patch", "update"]
 VERSION_INFO = {
     "major": "1",
-    "minor": "34",
+    "minor": "36",
     "emulationMajor": "1",
-    "emulationMinor": "34",
+    "emulationMinor": "36",
     "minCompatibilityMajor": "1",
-    "minCompatibilityMinor": "33",
-    "gitVersion": "v1.34.0-kaito-local",
+    "minCompatibilityMinor": "35",
+    "gitVersion": "v1.36.0-kaito-local",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2025-01-01T00:00:00Z",

@@ -115,7 +115,7 @@ class Faults:
 
     # ---- watches -----------------------------------------------------------------------------------------
     def drop_watches(self, abort: bool = False) -> None:
-        """End every open watch: cleanly (clients just re-watch) or, with ``abort``, by resetting connections."""
+        """End every open watch: cleanly (clients re-watch) or, with ``abort``, by resetting connections."""
         drop = self._drop_watches
         assert drop is not None
         self._on_loop(lambda: drop(abort))

@@ -7,11 +7,12 @@ from collections.abc import Hashable
 from typing import Any, cast
 
 from kaito.localcluster.apiserver.errors import ApiError
-from kaito.localcluster.apiserver.objects import CRD_CLEANUP_FINALIZER, ObjectService
+from kaito.localcluster.apiserver.objects import CRD_CLEANUP_FINALIZER, ObjectService, WriteOptions
 from kaito.localcluster.apiserver.storage import WatchEvent
 from kaito.localcluster.apiserver.workqueue import WorkQueue
 
 NAMESPACES = ("", "namespaces")
+SERVICEACCOUNTS = ("", "serviceaccounts")
 CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 
@@ -37,7 +38,11 @@ class LifecycleController:
         if event.store_key == NAMESPACES:
             if event.type != "DELETED" and meta.get("deletionTimestamp"):
                 self.queue.add(("namespace", meta["name"]))
+            elif event.type == "ADDED":
+                self.queue.add(("serviceaccount", meta["name"]))
             return
+        if event.store_key == SERVICEACCOUNTS and event.type == "DELETED" and meta["name"] == "default":
+            self.queue.add(("serviceaccount", meta.get("namespace", "")))
         namespace = meta.get("namespace")
         if event.type == "DELETED" and namespace:
             ns = self.storage.get(NAMESPACES, "", namespace)
@@ -53,7 +58,24 @@ class LifecycleController:
         kind, name = cast(tuple[str, Any], item)
         if kind == "namespace":
             return await self._namespace(name)
+        if kind == "serviceaccount":
+            return await self._default_service_account(name)
         return await self._crd(name)
+
+    async def _default_service_account(self, namespace: str) -> bool:
+        """Every live namespace has a ``default`` ServiceAccount, as the serviceaccount controller ensures."""
+        ns = self.storage.get(NAMESPACES, "", namespace)
+        if ns is None or ns["metadata"].get("deletionTimestamp"):
+            return False
+        if self.storage.get(SERVICEACCOUNTS, namespace, "default") is not None:
+            return False
+        rtype = self.registry.any_version(*SERVICEACCOUNTS)
+        assert rtype is not None
+        try:
+            await self.service.create(rtype, namespace, {"metadata": {"name": "default"}}, WriteOptions())
+        except ApiError as err:
+            return err.code not in (403, 404, 409)
+        return False
 
     async def _namespace(self, name: str) -> bool:
         ns = self.storage.get(NAMESPACES, "", name)

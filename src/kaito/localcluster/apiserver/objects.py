@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kaito.localcluster.apiserver import customres, defaults
+from kaito.localcluster.apiserver.builtin_validation import validate_builtin
 from kaito.localcluster.apiserver.errors import (
     ApiError,
     already_exists,
@@ -35,6 +36,7 @@ _CRD = ("apiextensions.k8s.io", "customresourcedefinitions")
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _NAMESPACES = ("", "namespaces")
 _SERVICES = ("", "services")
+_UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 _MAX_RETRIES = 8
 
 
@@ -127,6 +129,7 @@ class ObjectService:
             obj = customres.admit_custom(rtype, obj, None, opts.field_validation, opts.warnings)
         else:
             defaults.apply_builtin_defaults(rtype, obj, creating=True)
+            validate_builtin(rtype, obj, None)
         if rtype.store_key == _CRD:
             customres.validate_crd(obj)
             obj["status"] = customres.crd_status(obj, now_rfc3339())
@@ -138,7 +141,10 @@ class ObjectService:
                 405, "create not allowed while custom resource definition is terminating", "MethodNotAllowed"
             )
         if self.admission is not None:
-            obj = await self.admission("CREATE", rtype, "", obj, None, opts.dry_run) or obj
+            admitted = await self.admission("CREATE", rtype, "", obj, None, opts.dry_run) or obj
+            if rtype.is_custom and admitted != obj:  # a mutating webhook changed it: validate the result
+                admitted = customres.admit_custom(rtype, admitted, None, "Ignore", opts.warnings)
+            obj = admitted
         self._check_namespace(rtype, ns, name)
         if self.storage.get(rtype.store_key, ns, name) is not None:
             raise already_exists(rtype.resource, rtype.group, name)
@@ -240,6 +246,7 @@ class ObjectService:
             new["metadata"] = metadata
         else:
             defaults.apply_builtin_defaults(rtype, new, creating=False)
+            validate_builtin(rtype, new, old)
         if rtype.store_key == _SERVICES:
             defaults.service_on_update(old, new)
         if rtype.store_key == _CRD and subresource != "status":
@@ -249,7 +256,12 @@ class ObjectService:
             new["status"] = dict(new.get("status") or {}, phase="Terminating")
         if self.admission is not None:
             sub = "" if subresource == "*" else subresource
-            new = await self.admission("UPDATE", rtype, sub, new, old, opts.dry_run) or new
+            admitted = await self.admission("UPDATE", rtype, sub, new, old, opts.dry_run) or new
+            if rtype.is_custom and admitted != new:
+                metadata = admitted["metadata"]
+                admitted = customres.admit_custom(rtype, admitted, self.as_version(rtype, old), "Ignore", [])
+                admitted["metadata"] = metadata
+            new = admitted
         if self.storage.get(rtype.store_key, ns, name) is not old:
             raise _Retry()
         self._to_storage(rtype, new)
@@ -315,6 +327,9 @@ class ObjectService:
                     f"Precondition failed: ResourceVersion in precondition: {wanted_rv}, ResourceVersion "
                     f"in object meta: {old['metadata']['resourceVersion']}",
                 )
+            if rtype.store_key == _NAMESPACES and name in _UNDELETABLE_NAMESPACES:
+                raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                               "Forbidden", name=name, kind="namespaces")
             if self.admission is not None:
                 await self.admission("DELETE", rtype, "", None, old, dry_run)
             if self.storage.get(rtype.store_key, ns, name) is not old:

@@ -149,7 +149,7 @@ def group_version_document(registry: Registry, group: str, version: str) -> dict
         }
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.34.0"},
+        "info": {"title": "Kubernetes", "version": "v1.36.0"},
         "paths": paths,
         "components": {"schemas": schemas},
     }

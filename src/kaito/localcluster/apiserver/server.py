@@ -52,7 +52,8 @@ class ApiServer:
         self.faults = faults
         self.token = token
         self.service = ObjectService(storage, self.registry, service_cidr)
-        self.service.admission = WebhookAdmission(storage)
+        self.webhooks = WebhookAdmission(storage)
+        self.service.admission = self.webhooks
         self.watch_settings = watch_settings or WatchSettings()
         self.handlers = ResourceHandlers(self.service, self.watch_settings)
         self.openapi = OpenAPICache(self.registry)
@@ -82,6 +83,7 @@ class ApiServer:
     async def stop_loops(self) -> None:
         await self.gc.queue.stop()
         await self.lifecycle.queue.stop()
+        await self.webhooks.chain.close()
 
     def drop_watches(self, abort: bool = False) -> None:
         """End every open watch; ``abort`` resets the connections as a crashing server would."""

@@ -109,7 +109,9 @@ async def serve_watch(
                 out.append(_event_line(event, seen, rtype, convert, render))
         if out:
             await response.write(b"".join(out))
-        aborted = await _pump(response, watcher, storage, settings, rtype, convert, render, timeout, bookmarks)
+        aborted = await _pump(
+            response, watcher, storage, settings, rtype, convert, render, timeout, bookmarks
+        )
         if aborted and request.transport is not None:
             request.transport.abort()
     except (ConnectionResetError, asyncio.CancelledError):

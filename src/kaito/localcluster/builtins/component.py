@@ -22,6 +22,7 @@ from kaito.localcluster.builtins.client import (
     KubeClient,
 )
 from kaito.localcluster.builtins.config import BuiltinsConfig
+from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer
 from kaito.localcluster.builtins.node_simulator import NodeSimulator
 from kaito.localcluster.builtins.runner.kubelet import Kubelet
@@ -53,6 +54,7 @@ class BuiltinControllers:
         self._tasks: list[asyncio.Task[None]] = []
         self._kubelet: Kubelet | None = None
         self._nodes: NodeSimulator | None = None
+        self._events: EventRecorder | None = None
 
     @property
     def nodes(self) -> NodeSimulator:
@@ -80,22 +82,25 @@ class BuiltinControllers:
         api.configuration.connection_pool_maxsize = max(api.configuration.connection_pool_maxsize or 0, 64)
         self._api = api
         client = KubeClient(api)
-        informers = {resource.plural: Informer(client, resource)
-                     for resource in (PODS, NODES, DEPLOYMENTS, REPLICASETS, STATEFULSETS, JOBS)}  # fmt: skip
+        informers = {
+            resource.plural: Informer(client, resource)
+            for resource in (PODS, NODES, DEPLOYMENTS, REPLICASETS, STATEFULSETS, JOBS)
+        }
         pods, nodes = informers["pods"], informers["nodes"]
+        self._events = events = EventRecorder(client)
         pods.add_index("owner", controller_uid)
         pods.add_index("node", lambda pod: [str(pod.get("spec", {}).get("nodeName") or "")])
         informers["replicasets"].add_index("owner", controller_uid)
         self._nodes = NodeSimulator(client, nodes, pods, self.config.node_heartbeat_s)
         controllers: list[Controller] = [
-            Scheduler(client, pods, nodes, self.config.scheduler_name),
-            ReplicaSetController(client, informers["replicasets"], pods),
-            DeploymentController(client, informers["deployments"], informers["replicasets"]),
-            StatefulSetController(client, informers["statefulsets"], pods),
-            JobController(client, informers["jobs"], pods, self.config.restart_backoff_base_s),
+            Scheduler(client, pods, nodes, self.config.scheduler_name, events),
+            ReplicaSetController(client, informers["replicasets"], pods, events),
+            DeploymentController(client, informers["deployments"], informers["replicasets"], events),
+            StatefulSetController(client, informers["statefulsets"], pods, events),
+            JobController(client, informers["jobs"], pods, self.config.restart_backoff_base_s, events),
             self._nodes,
         ]
-        self._kubelet = Kubelet(client, self.config, pods, nodes)
+        self._kubelet = Kubelet(client, self.config, pods, nodes, events)
         await self._kubelet.start()
         for informer in informers.values():
             self._tasks.append(
@@ -119,6 +124,9 @@ class BuiltinControllers:
         if self._kubelet is not None:
             await self._kubelet.stop()
             self._kubelet = None
+        if self._events is not None:
+            await self._events.close()
+            self._events = None
         if self._api is not None and self._owns_api:
             await self._api.close()
         self._api = None

@@ -63,6 +63,7 @@ class NodeSimulator(Controller):
                 raise
             created = await self.client.get(NODES, None, spec.name)
         self.nodes.observe(created)
+        await self._renew_lease(spec.name)
         return await self._post_status(created)
 
     async def remove_node(self, name: str) -> None:
@@ -73,6 +74,11 @@ class NodeSimulator(Controller):
         except Exception as error:
             if not is_status(error, 404):
                 raise
+        try:
+            await self.client.delete(LEASES, LEASE_NAMESPACE, name)
+        except Exception as error:
+            if not is_status(error, 404):
+                log.debug("node.lease_delete_failed", node=name, error=repr(error))
         for pod in self.pods.by_index("node", name):
             meta = pod["metadata"]
             try:
@@ -87,8 +93,13 @@ class NodeSimulator(Controller):
             return
         age = self._heartbeat_age(node)
         if age is None or age >= self.heartbeat_s * 0.9:
-            node = await self._post_status(node)
             await self._renew_lease(key)
+            try:
+                node = await self._post_status(node)
+            except Exception as error:
+                if is_status(error, 404):
+                    return  # deleted meanwhile
+                raise
             age = 0.0
         self.enqueue_after(key, max(self.heartbeat_s - age, 0.1))
 
@@ -132,8 +143,12 @@ class NodeSimulator(Controller):
         except Exception as error:
             if not is_status(error, 404):
                 return
-            lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                     "metadata": {"name": name, "namespace": LEASE_NAMESPACE}, "spec": spec}  # fmt: skip
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+                "spec": spec,
+            }
             try:
                 await self.client.create(LEASES, LEASE_NAMESPACE, lease)
             except Exception as create_error:

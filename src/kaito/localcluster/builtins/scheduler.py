@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import structlog
 
 from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
+from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj, object_key
 from kaito.localcluster.builtins.objects import Pod, parse_node, parse_pod
 from kaito.localcluster.builtins.scheduling import schedule
@@ -23,9 +24,12 @@ def now_stamp() -> str:
 class Scheduler(Controller):
     name = "scheduler"
 
-    def __init__(self, client: KubeClient, pods: Informer, nodes: Informer, scheduler_name: str) -> None:
+    def __init__(
+        self, client: KubeClient, pods: Informer, nodes: Informer, scheduler_name: str, events: EventRecorder
+    ) -> None:
         super().__init__()
         self.client = client
+        self.events = events
         self.pods = pods
         self.nodes = nodes
         self.scheduler_name = scheduler_name
@@ -96,7 +100,14 @@ class Scheduler(Controller):
             await self._set_scheduled_condition(raw, "True", None, None)
         assumed = copy.deepcopy(self.pods.get(object_key(raw)) or raw)
         assumed["spec"]["nodeName"] = node_name
+        conditions = [
+            c for c in assumed.get("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"
+        ]
+        scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": now_stamp()}
+        assumed.setdefault("status", {})["conditions"] = [*conditions, scheduled]
         self.pods.observe(assumed)
+        message = f"Successfully assigned {namespace}/{name} to {node_name}"
+        self.events.normal(raw, "Scheduled", message, self.scheduler_name)
         log.debug("scheduler.bound", pod=f"{namespace}/{name}", node=node_name)
 
     async def _mark_unschedulable(self, raw: Obj, message: str) -> None:
@@ -104,12 +115,17 @@ class Scheduler(Controller):
         if current is not None and current.status == "False" and current.message == message:
             return
         await self._set_scheduled_condition(raw, "False", "Unschedulable", message)
+        self.events.warning(raw, "FailedScheduling", message, self.scheduler_name)
 
     async def _set_scheduled_condition(
         self, raw: Obj, status: str, reason: str | None, message: str | None
     ) -> None:
-        condition = {"type": "PodScheduled", "status": status, "lastProbeTime": None,
-                     "lastTransitionTime": now_stamp()}  # fmt: skip
+        condition = {
+            "type": "PodScheduled",
+            "status": status,
+            "lastProbeTime": None,
+            "lastTransitionTime": now_stamp(),
+        }
         if reason:
             condition |= {"reason": reason, "message": message}
         others = [c for c in raw.get("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]

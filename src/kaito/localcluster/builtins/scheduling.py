@@ -115,13 +115,13 @@ def schedule(pod: Pod, nodes: Iterable[Node], pods_by_node: dict[str, list[Pod]]
             feasible.append(node)
     if not feasible:
         return Decision(None, unschedulable_message(len(node_list), reasons))
-    best = max(
-        feasible,
-        key=lambda node: (
-            _free_fraction(pod, node, pods_by_node.get(node.metadata.name, [])),
-            node.metadata.name,
-        ),
-    )
+
+    def rank(node: Node) -> tuple[Decimal, int, str]:
+        """Emptiest (cpu/memory) first, then fewest pods, then by name."""
+        bound = pods_by_node.get(node.metadata.name, [])
+        return -_free_fraction(pod, node, bound), len(bound), node.metadata.name
+
+    best = min(feasible, key=rank)
     return Decision(best.metadata.name)
 
 

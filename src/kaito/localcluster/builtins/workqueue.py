@@ -53,7 +53,7 @@ class Controller(ABC):
                 except Exception as error:
                     failures = self._failures.get(key, 0) + 1
                     self._failures[key] = failures
-                    log.info("controller.retry", controller=self.name, key=key, error=repr(error))
+                    log.info("controller.retry", controller=self.name, key=key, error=_describe(error))
                     self.enqueue_after(key, min(0.05 * 2**failures, 5.0))
         finally:
             for timer in self._timers.values():
@@ -61,3 +61,13 @@ class Controller(ABC):
 
     @abstractmethod
     async def reconcile(self, key: str) -> None: ...
+
+
+def _describe(error: Exception) -> str:
+    """ApiException's repr is empty; name its status, reason and body."""
+    status = getattr(error, "status", None)
+    if status is not None:
+        return (
+            f"{type(error).__name__}({status} {getattr(error, 'reason', '')}: {getattr(error, 'body', '')})"
+        )
+    return repr(error)

@@ -4,12 +4,12 @@ Import everything from here: ``from kaito.localcluster.schema import validate, p
 """
 
 from kaito.localcluster.schema.admission import AdmissionChain
-from kaito.localcluster.schema.apply import server_side_apply
+from kaito.localcluster.schema.apply import record_update, server_side_apply
 from kaito.localcluster.schema.errors import AdmissionDenied, ApplyConflict, FieldError, PatchError
 from kaito.localcluster.schema.jsonpatch import json_merge_patch, json_patch
 from kaito.localcluster.schema.jsonpath import JSONPathError, evaluate_jsonpath
 from kaito.localcluster.schema.strategic import strategic_merge_patch, strategic_merge_supported
-from kaito.localcluster.schema.structural import apply_defaults, prune
+from kaito.localcluster.schema.structural import apply_defaults, prune, prune_with_report
 from kaito.localcluster.schema.validation import validate
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "json_merge_patch",
     "json_patch",
     "prune",
+    "prune_with_report",
+    "record_update",
     "server_side_apply",
     "strategic_merge_patch",
     "strategic_merge_supported",

@@ -57,10 +57,15 @@ class AdmissionChain:
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        """Close the HTTP session used to reach webhooks."""
+        """Close the pooled HTTPS connections to webhooks (call once at shutdown)."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
 
     async def admit(
         self,
@@ -101,13 +106,26 @@ class AdmissionChain:
             request["subResource"] = subresource
             request["requestSubResource"] = subresource
         scope = _Scope(operation, group, version, resource, subresource, namespace)
+        return await self._run(self._http(), mutating, validating, scope, request, obj, old, dry_run)
+
+    async def _run(
+        self,
+        session: aiohttp.ClientSession,
+        mutating: list[Webhook],
+        validating: list[Webhook],
+        scope: _Scope,
+        request: dict[str, Any],
+        obj: dict[str, Any] | None,
+        old: dict[str, Any] | None,
+        dry_run: bool,
+    ) -> dict[str, Any] | None:
         current = copy.deepcopy(obj)
         ran_if_needed: list[Webhook] = []
         changed_after_if_needed = False
         for hook in mutating:
             if not await self._matches(hook, scope, current, old, request):
                 continue
-            patched = await self._mutate(hook, request, current, dry_run)
+            patched = await self._mutate(session, hook, request, current, dry_run)
             if not json_equal(patched, current) and ran_if_needed:
                 changed_after_if_needed = True
             current = patched
@@ -115,10 +133,11 @@ class AdmissionChain:
                 ran_if_needed.append(hook)
         if changed_after_if_needed:
             for hook in ran_if_needed:
-                current = await self._mutate(hook, request, current, dry_run)
+                current = await self._mutate(session, hook, request, current, dry_run)
         matching = [hook for hook in validating if await self._matches(hook, scope, current, old, request)]
         results = await asyncio.gather(
-            *(self._review(hook, request, current, dry_run) for hook in matching), return_exceptions=True
+            *(self._review(session, hook, request, current, dry_run) for hook in matching),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -194,9 +213,14 @@ class AdmissionChain:
         return await self._namespace_labels(scope.namespace) or {}
 
     async def _mutate(
-        self, hook: Webhook, request: dict[str, Any], obj: dict[str, Any] | None, dry_run: bool
+        self,
+        session: aiohttp.ClientSession,
+        hook: Webhook,
+        request: dict[str, Any],
+        obj: dict[str, Any] | None,
+        dry_run: bool,
     ) -> dict[str, Any] | None:
-        response = await self._review(hook, request, obj, dry_run)
+        response = await self._review(session, hook, request, obj, dry_run)
         if response is None or not response.patch or obj is None:
             return obj
         if response.patch_type not in (None, "JSONPatch"):
@@ -208,7 +232,12 @@ class AdmissionChain:
             raise _internal(hook, f"failed to apply the webhook's patch: {exc}") from exc
 
     async def _review(
-        self, hook: Webhook, request: dict[str, Any], obj: dict[str, Any] | None, dry_run: bool
+        self,
+        session: aiohttp.ClientSession,
+        hook: Webhook,
+        request: dict[str, Any],
+        obj: dict[str, Any] | None,
+        dry_run: bool,
     ) -> AdmissionResponse | None:
         """Send one AdmissionReview; None when a failing Ignore-policy webhook is skipped."""
         if dry_run and hook.side_effects not in ("None", "NoneOnDryRun"):
@@ -224,10 +253,8 @@ class AdmissionChain:
             "kind": "AdmissionReview",
             "request": {**request, "uid": uid, "object": obj},
         }
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
         try:
-            response = await call_webhook(self._session, hook, review, self._resolve_service)
+            response = await call_webhook(session, hook, review, self._resolve_service)
         except WebhookCallError as exc:
             self._failed(hook, str(exc))
             return None

@@ -69,7 +69,7 @@ def server_side_apply(
     previous = owners.get((manager, "Apply"), set())
     others: FieldSet = set().union(*(f for key, f in owners.items() if key != (manager, "Apply")))
     still_owned = others | applied_fields
-    for path in sorted(previous - applied_fields, key=len, reverse=True):
+    for path in sorted(previous - applied_fields, key=len):  # list items go before their fields
         if not any(o[: len(path)] == path for o in still_owned):
             remove(result, path)
             _drop_empty_parents(result, path, still_owned)

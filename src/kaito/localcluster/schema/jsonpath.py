@@ -67,7 +67,7 @@ def _compile(expr: str) -> tuple[Step, ...]:
 
 def _read_name(text: str, pos: int) -> tuple[str, int]:
     name: list[str] = []
-    while pos < len(text) and text[pos] not in ".[":
+    while pos < len(text) and text[pos] not in ".[" and not text[pos].isspace():
         if text[pos] == "\\" and pos + 1 < len(text):
             pos += 1
         name.append(text[pos])

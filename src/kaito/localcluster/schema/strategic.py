@@ -111,6 +111,8 @@ def _merge_ordered_lists(original: dict[str, Any], patch: dict[str, Any], meta: 
             merged = server
         else:
             continue
+        if not server and not patched:
+            raise PatchError(f"{directive}: no elements in any of the given slices")  # as apimachinery
         original[key] = normalize_element_order(
             merged, order, server if isinstance(server, list) else [], field_meta.key
         )
@@ -122,7 +124,7 @@ def _check_patch_follows_order(items: list[Any], order: list[Any], key: str) -> 
     """Patch items (other than deletions) must appear in ``$setElementOrder`` in the same relative order."""
     if not items or not order:
         return
-    kept = [item for item in items if not (isinstance(item, dict) and item.get("$patch") == "delete")]
+    kept = [item for item in items if not (isinstance(item, dict) and "$patch" in item)]
     position = 0
     for entry in order:
         if position < len(kept) and json_equal(identity_of(kept[position], key), identity_of(entry, key)):
@@ -176,7 +178,7 @@ def _merge_list(original: list[Any], patch: list[Any], meta: PatchField) -> list
 
 
 def _special_elements(original: list[Any], patch: list[Any], key: str) -> tuple[list[Any], list[Any], bool]:
-    """Apply ``$patch: delete`` elements; report ``$patch: replace``. Returns (server, plain items, replace)."""
+    """Apply ``$patch: delete`` elements and report ``$patch: replace``: (server, plain items, replace)."""
     server = list(original)
     plain: list[Any] = []
     replace = False

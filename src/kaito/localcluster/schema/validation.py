@@ -181,7 +181,12 @@ def _check_object(
     old_map = old if isinstance(old, dict) else {}
     for key, item in value.items():
         if root and key == "metadata":
-            continue  # ObjectMeta is validated by the API server itself
+            # ObjectMeta is the API server's to validate; a CRD may only constrain name/generateName.
+            meta_schema = properties.get("metadata") or {}
+            if isinstance(item, dict) and meta_schema.get("properties"):
+                limited = {k: v for k, v in item.items() if k in ("name", "generateName")}
+                _validate_node({**meta_schema, "required": []}, limited, ABSENT, path.child(key), errors)
+            continue
         old_item = old_map.get(key, ABSENT)
         if key in properties:
             _validate_node(properties[key], item, old_item, path.child(key), errors)

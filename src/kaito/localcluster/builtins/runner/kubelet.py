@@ -12,6 +12,7 @@ import structlog
 
 from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
 from kaito.localcluster.builtins.config import BuiltinsConfig
+from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj, object_key
 from kaito.localcluster.builtins.node_simulator import is_managed
 from kaito.localcluster.builtins.runner.logs import read_pod_log
@@ -23,8 +24,16 @@ log = structlog.get_logger(__name__)
 class Kubelet:
     """Serves pods bound to nodes labelled `localcluster.kaito.sh/managed=true`."""
 
-    def __init__(self, client: KubeClient, config: BuiltinsConfig, pods: Informer, nodes: Informer) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        config: BuiltinsConfig,
+        pods: Informer,
+        nodes: Informer,
+        events: EventRecorder,
+    ) -> None:
         self.client = client
+        self.events = events
         self.config = config
         self.pods = pods
         self.nodes = nodes
@@ -36,7 +45,7 @@ class Kubelet:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._ctx = RunnerContext(self.client, self.config, self._session, self.pods)
+        self._ctx = RunnerContext(self.client, self.config, self._session, self.pods, self.events)
         self.pods.add_handler(self._on_pod)
         self.nodes.add_handler(self._on_node)
         for pod in list(self.pods.objects.values()):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from dataclasses import dataclass
@@ -16,18 +15,19 @@ import structlog
 
 from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
 from kaito.localcluster.builtins.config import BuiltinsConfig, ImageRuntime
+from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.objects import Container, parse_pod
 from kaito.localcluster.builtins.runner import process
-from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader, container_env, expand
+from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader
+from kaito.localcluster.builtins.runner.launch import POD_IP, plan_launch
 from kaito.localcluster.builtins.runner.probes import ProbeTarget, run_probe
 from kaito.localcluster.builtins.runner.records import ContainerRecord, now_stamp, pod_conditions, pod_phase
-from kaito.localcluster.builtins.runner.volumes import PodLayout, materialize, mounts_for, rewrite_paths
+from kaito.localcluster.builtins.runner.volumes import PodLayout, materialize
 
 log = structlog.get_logger(__name__)
 
 ANNOTATION_PREFIX = "localcluster.kaito.sh/"
-POD_IP = "127.0.0.1"
 
 
 def port_annotation(container_port: int) -> str:
@@ -41,6 +41,7 @@ class RunnerContext:
     config: BuiltinsConfig
     session: aiohttp.ClientSession
     pods: Informer
+    events: EventRecorder
 
 
 class PodWorker:
@@ -78,6 +79,10 @@ class PodWorker:
 
     def is_terminating(self) -> bool:
         return self.terminating
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        record = self.ctx.events.warning if warning else self.ctx.events.normal
+        record(self.raw, reason, message, "kubelet")
 
     def changed(self) -> None:
         self._dirty.set()
@@ -137,15 +142,20 @@ class PodWorker:
         while not self.terminating:
             if config.is_unpullable(container.image):
                 pulls += 1
-                record.wait("ErrImagePull", f'failed to pull and unpack image "{container.image}": not found')
+                failure = f'failed to pull and unpack image "{container.image}": not found'
+                self.event("Pulling", f'Pulling image "{container.image}"')
+                self.event("Failed", f'Failed to pull image "{container.image}": {failure}', warning=True)
+                record.wait("ErrImagePull", failure)
                 self.changed()
                 await asyncio.sleep(min(config.restart_backoff_base_s, 1.0))
                 record.wait("ImagePullBackOff", f'Back-off pulling image "{container.image}"')
+                self.event("BackOff", f'Back-off pulling image "{container.image}"', warning=True)
                 self.changed()
                 await asyncio.sleep(
                     min(config.restart_backoff_base_s * 2**pulls, config.restart_backoff_max_s)
                 )
                 continue
+            self.event("Pulled", f'Container image "{container.image}" already present on machine')
             if runtime is None:
                 await self._simulate(container, record)
                 return True
@@ -166,12 +176,19 @@ class PodWorker:
                 return exit_code == 0
             backoff = 0.0
             if record.restart_count > 0:
-                backoff = min(config.restart_backoff_base_s * 2 ** (record.restart_count - 1),
-                              config.restart_backoff_max_s)  # fmt: skip
+                backoff = min(
+                    config.restart_backoff_base_s * 2 ** (record.restart_count - 1),
+                    config.restart_backoff_max_s,
+                )
             record.remember_termination()
             if backoff > 0:
                 message = f"back-off {backoff:g}s restarting failed container={record.name} pod={self.name}"
                 record.wait("CrashLoopBackOff", message)
+                self.event(
+                    "BackOff",
+                    f"Back-off restarting failed container {record.name} in pod {self.name}",
+                    warning=True,
+                )
                 self.changed()
                 await asyncio.sleep(backoff)
         return False
@@ -184,7 +201,9 @@ class PodWorker:
             f"simulated container {container.name} (image {container.image}) on {self.pod.spec.node_name}\n"
         )
         await asyncio.to_thread(_append, log_path, line)
+        self.event("Created", f"Created container {container.name}")
         record.run(f"simulated://{self.pod.metadata.uid}/{container.name}")
+        self.event("Started", f"Started container {container.name}")
         record.started = True
         if record.init:
             record.terminate(0)
@@ -198,22 +217,27 @@ class PodWorker:
         self, container: Container, record: ContainerRecord, runtime: ImageRuntime
     ) -> int | None:
         try:
-            env, argv, cwd = await self._command(container, runtime)
+            plan = await plan_launch(
+                self.ctx.client, self.pod, container, runtime, self.layout, self.volume_paths, self.host_ports
+            )
         except ConfigError as error:
             record.wait("CreateContainerConfigError", str(error))
+            self.event("Failed", f"Error: {error}", warning=True)
             self.changed()
             return None
         log_path = self.layout.log_file(container.name, record.restart_count)
         try:
-            child = await process.spawn(argv, env, cwd, log_path)
+            child = await process.spawn(plan.argv, plan.env, plan.cwd, log_path)
         except OSError as error:
-            record.terminate(128, "StartError", f"failed to start {argv[0]!r}: {error}")
+            record.terminate(128, "StartError", f"failed to start {plan.argv[0]!r}: {error}")
             self.changed()
             return 128
         self.processes[container.name] = child
+        self.event("Created", f"Created container {container.name}")
         record.run(f"local://{child.pid}")
+        self.event("Started", f"Started container {container.name}")
         self.changed()
-        target = ProbeTarget(container, self.host_ports, env, os.fspath(cwd))
+        target = ProbeTarget(container, self.host_ports, plan.env, os.fspath(plan.cwd), plan.pod_argv)
         probes = asyncio.create_task(self._probe(container, record, target, child))
         try:
             exit_code = await child.wait()
@@ -245,6 +269,7 @@ class PodWorker:
                 if ok:
                     started.set()
                 else:
+                    self.event("Unhealthy", "Startup probe failed", warning=True)
                     self._kill(container.name, child, "Error")
                 return False
 
@@ -254,12 +279,16 @@ class PodWorker:
         self.changed()
 
         def on_ready(ok: bool) -> bool:
+            if not ok:
+                self.event("Unhealthy", "Readiness probe failed", warning=True)
             record.ready = ok
             self.changed()
             return True
 
         def on_alive(ok: bool) -> bool:
             if not ok:
+                self.event("Unhealthy", "Liveness probe failed", warning=True)
+                self.event("Killing", f"Container {container.name} failed liveness probe, will be restarted")
                 self._kill(container.name, child, "Error")
             return ok
 
@@ -277,42 +306,6 @@ class PodWorker:
         grace = float(self.pod.spec.termination_grace_period_seconds)
         task = asyncio.create_task(process.stop(child, grace))
         self._kills.append(task)
-
-    async def _command(
-        self, container: Container, runtime: ImageRuntime
-    ) -> tuple[dict[str, str], list[str], Path]:
-        mounts = mounts_for(
-            [(m.name, m.mount_path, m.sub_path) for m in container.volume_mounts], self.volume_paths
-        )
-        base = dict(os.environ) | runtime.env | {
-            "HOSTNAME": self.pod.spec.hostname or self.pod.metadata.name,
-            "KAITO_LOCAL_MOUNTS": json.dumps(mounts),
-            "KAITO_LOCAL_POD_DIR": os.fspath(self.layout.root),
-        }  # fmt: skip
-        base |= {f"KAITO_LOCAL_PORT_{port}": str(host) for port, host in self.host_ports.items()}
-        if container.ports and container.ports[0].container_port in self.host_ports:
-            base["PORT"] = str(self.host_ports[container.ports[0].container_port])
-        reader = SourceReader(self.ctx.client, self.pod.metadata.namespace)
-        env = await container_env(self.pod, container, reader, base, POD_IP)
-        # Only what the pod spec says is rewritten: the host's own paths may overlap a mountPath.
-        env = {
-            key: value if base.get(key) == value else rewrite_paths(value, mounts)
-            for key, value in env.items()
-        }
-        entry = [rewrite_paths(expand(part, env), mounts) for part in container.command] or [
-            expand(part, env) for part in runtime.entrypoint
-        ]
-        if container.args:
-            rest = [rewrite_paths(expand(part, env), mounts) for part in container.args]
-        else:
-            rest = [] if container.command else [expand(part, env) for part in runtime.cmd]
-        argv = [*entry, *rest]
-        if not argv:
-            raise ConfigError(f"no command specified for container {container.name}")
-        argv[0] = runtime.executables.get(argv[0], argv[0])
-        workdir = rewrite_paths(container.working_dir, mounts) if container.working_dir else ""
-        cwd = Path(workdir) if workdir else self.layout.container_dir(container.name)
-        return env, argv, cwd
 
     # -- status ---------------------------------------------------------------------------------------------
 
@@ -359,6 +352,8 @@ class PodWorker:
         """Stop every container (SIGTERM, grace, SIGKILL), then remove the pod as a kubelet does."""
         self.terminating = True
         running = list(self.processes.values())
+        for name in self.processes:
+            self.event("Killing", f"Stopping container {name}")
         await asyncio.gather(*(process.stop(child, grace_s) for child in running))
         for task in self._tasks:
             task.cancel()

@@ -20,6 +20,7 @@ class ProbeTarget:
     host_ports: dict[int, int]
     env: dict[str, str]
     cwd: str
+    exec_argv: Callable[[list[str]], list[str]]
 
     def port(self, port: int | str) -> int:
         if isinstance(port, str) and not port.isdigit():
@@ -48,7 +49,7 @@ async def probe_once(probe: Probe, target: ProbeTarget, session: aiohttp.ClientS
             return True
         if probe.exec_ is not None and probe.exec_.command:
             process = await asyncio.create_subprocess_exec(
-                *probe.exec_.command,
+                *target.exec_argv(probe.exec_.command),
                 env=target.env,
                 cwd=target.cwd,
                 stdout=asyncio.subprocess.DEVNULL,

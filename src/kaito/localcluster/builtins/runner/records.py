@@ -108,7 +108,7 @@ def pod_phase(inits: list[ContainerRecord], mains: list[ContainerRecord], init_f
 def pod_conditions(
     previous: list[dict[str, Any]], inits: list[ContainerRecord], mains: list[ContainerRecord], phase: str
 ) -> list[dict[str, Any]]:
-    """Initialized / ContainersReady / Ready (PodScheduled is kept as the scheduler wrote it)."""
+    """PodScheduled (True: the pod is on this node), Initialized, ContainersReady and Ready."""
     initialized = all(record.state == "terminated" and record.exit_code == 0 for record in inits)
     ready = bool(mains) and all(record.ready for record in mains)
     completed = phase in ("Succeeded", "Failed")
@@ -116,17 +116,20 @@ def pod_conditions(
     reason_not_ready = "PodCompleted" if completed else "ContainersNotReady"
     message = "" if completed else f"containers with unready status: [{' '.join(not_ready)}]"
     wanted = {
+        "PodScheduled": ("True", None, None),
         "Initialized": ("True", None, None)
         if initialized
-        else ("False", "ContainersNotInitialized", "containers with incomplete status: "
-              f"[{' '.join(r.name for r in inits if r.state != 'terminated' or r.exit_code != 0)}]"),
+        else (
+            "False",
+            "ContainersNotInitialized",
+            "containers with incomplete status: "
+            f"[{' '.join(r.name for r in inits if r.state != 'terminated' or r.exit_code != 0)}]",
+        ),
         "ContainersReady": ("True", None, None) if ready else ("False", reason_not_ready, message),
         "Ready": ("True", None, None) if ready else ("False", reason_not_ready, message),
-    }  # fmt: skip
+    }
     old = {c.get("type"): c for c in previous}
     result = [c for c in previous if c.get("type") not in wanted]
-    if "PodScheduled" not in old:
-        result.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now_stamp()})
     for kind, (status, reason, text) in wanted.items():
         condition: dict[str, Any] = {"type": kind, "status": status}
         if reason:

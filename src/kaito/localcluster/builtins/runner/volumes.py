@@ -52,11 +52,17 @@ async def materialize(layout: PodLayout, volumes: list[Volume], reader: SourceRe
         target = layout.volumes / volume.name
         files: dict[str, str] = {}
         if volume.config_map is not None:
-            files = await _files(reader, "configmap", volume.config_map.name, volume.config_map.items,
-                                 bool(volume.config_map.optional))  # fmt: skip
+            files = await _files(
+                reader,
+                "configmap",
+                volume.config_map.name,
+                volume.config_map.items,
+                bool(volume.config_map.optional),
+            )
         elif volume.secret is not None:
-            files = await _files(reader, "secret", volume.secret.secret_name, volume.secret.items,
-                                 bool(volume.secret.optional))  # fmt: skip
+            files = await _files(
+                reader, "secret", volume.secret.secret_name, volume.secret.items, bool(volume.secret.optional)
+            )
         await asyncio.to_thread(_write_files, target, files)
         paths[volume.name] = target
     return paths

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from kaito.localcluster.builtins.client import DEPLOYMENTS, REPLICASETS, KubeClient, is_status
+from kaito.localcluster.builtins.events import DEPLOYMENT, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
     enqueue_owner,
@@ -38,6 +39,11 @@ def _available(rs: Obj) -> int:
     return int(rs.get("status", {}).get("availableReplicas", 0) or 0)
 
 
+def _owner_name(rs: Obj) -> str:
+    refs = rs["metadata"].get("ownerReferences") or []
+    return next((str(ref.get("name", "")) for ref in refs if ref.get("controller")), "")
+
+
 def _revision(rs: Obj) -> int:
     text = rs["metadata"].get("annotations", {}).get(REVISION, "0")
     return int(text) if text.isdigit() else 0
@@ -46,9 +52,12 @@ def _revision(rs: Obj) -> int:
 class DeploymentController(Controller):
     name = "deployment"
 
-    def __init__(self, client: KubeClient, deployments: Informer, replicasets: Informer) -> None:
+    def __init__(
+        self, client: KubeClient, deployments: Informer, replicasets: Informer, events: EventRecorder
+    ) -> None:
         super().__init__()
         self.client = client
+        self.events = events
         self.deployments = deployments
         self.replicasets = replicasets
         deployments.add_handler(enqueue_self(self.enqueue))
@@ -130,6 +139,11 @@ class DeploymentController(Controller):
                 "annotations": {"deployment.kubernetes.io/desired-replicas": str(deploy_replicas)}
             }
         self.replicasets.observe(await self.client.patch(REPLICASETS, meta["namespace"], meta["name"], patch))
+        owner = self.deployments.get(f"{meta['namespace']}/{_owner_name(rs)}")
+        if owner is not None:
+            direction = "up" if replicas > _replicas(rs) else "down"
+            message = f"Scaled {direction} replica set {meta['name']} to {replicas} from {_replicas(rs)}"
+            self.events.normal(owner, "ScalingReplicaSet", message, "deployment-controller", DEPLOYMENT)
 
     async def _recreate(self, new_rs: Obj, old: list[Obj], replicas: int) -> None:
         for rs in old:

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from kaito.localcluster.builtins.client import JOBS, PODS, KubeClient, is_status
+from kaito.localcluster.builtins.events import JOB, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
     enqueue_owner,
@@ -36,9 +37,12 @@ def _finished(job: Obj) -> bool:
 class JobController(Controller):
     name = "job"
 
-    def __init__(self, client: KubeClient, jobs: Informer, pods: Informer, backoff_base_s: float) -> None:
+    def __init__(
+        self, client: KubeClient, jobs: Informer, pods: Informer, backoff_base_s: float, events: EventRecorder
+    ) -> None:
         super().__init__()
         self.client = client
+        self.events = events
         self.jobs = jobs
         self.pods = pods
         self.backoff_base_s = backoff_base_s
@@ -72,6 +76,7 @@ class JobController(Controller):
             await asyncio.gather(*(self._delete(pod) for pod in active))
             conditions = set_condition(conditions, "FailureTarget", "True", reason, message)
             conditions = set_condition(conditions, "Failed", "True", reason, message)
+            self.events.warning(job, reason, message, "job-controller", JOB)
             active = []
         elif done:
             message = "Reached expected number of succeeded pods"
@@ -81,6 +86,7 @@ class JobController(Controller):
             if not active:
                 conditions = set_condition(conditions, "Complete", "True", "CompletionsReached", message)
                 new_status["completionTime"] = now_stamp()
+                self.events.normal(job, "Completed", "Job completed", "job-controller", JOB)
         else:
             wanted = parallelism if completions is None else min(parallelism, int(completions) - succeeded)
             missing = wanted - len(active)
@@ -135,6 +141,8 @@ class JobController(Controller):
         pod = pod_from_template(job["spec"].get("template", {}), job, extra_labels=labels)
         created = await self.client.create(PODS, job["metadata"]["namespace"], pod)
         self.pods.observe(created)
+        message = f"Created pod: {created['metadata']['name']}"
+        self.events.normal(job, "SuccessfulCreate", message, "job-controller", JOB)
         return created
 
     async def _delete(self, pod: Obj) -> None:

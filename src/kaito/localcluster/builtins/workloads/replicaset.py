@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from kaito.localcluster.builtins.client import PODS, REPLICASETS, KubeClient, is_status
+from kaito.localcluster.builtins.events import REPLICASET, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
     enqueue_owner,
@@ -37,9 +38,12 @@ def _invert(text: str) -> str:
 class ReplicaSetController(Controller):
     name = "replicaset"
 
-    def __init__(self, client: KubeClient, replicasets: Informer, pods: Informer) -> None:
+    def __init__(
+        self, client: KubeClient, replicasets: Informer, pods: Informer, events: EventRecorder
+    ) -> None:
         super().__init__()
         self.client = client
+        self.events = events
         self.replicasets = replicasets
         self.pods = pods
         replicasets.add_handler(enqueue_self(self.enqueue))
@@ -62,14 +66,16 @@ class ReplicaSetController(Controller):
                 raise errors[0]
         elif len(active) > wanted:
             doomed = sorted(active, key=deletion_rank)[: len(active) - wanted]
-            await asyncio.gather(*(self._delete(pod) for pod in doomed))
+            await asyncio.gather(*(self._delete(rs, pod) for pod in doomed))
         await self._update_status(key)
 
     async def _create(self, rs: Obj, template: Obj) -> None:
         created = await self.client.create(PODS, rs["metadata"]["namespace"], pod_from_template(template, rs))
         self.pods.observe(created)
+        message = f"Created pod: {created['metadata']['name']}"
+        self.events.normal(rs, "SuccessfulCreate", message, "replicaset-controller", REPLICASET)
 
-    async def _delete(self, pod: Obj) -> None:
+    async def _delete(self, rs: Obj, pod: Obj) -> None:
         meta = pod["metadata"]
         try:
             result = await self.client.delete(PODS, meta["namespace"], meta["name"], uid=meta.get("uid"))
@@ -81,6 +87,8 @@ class ReplicaSetController(Controller):
             self.pods.observe(result)
         else:
             self.pods.forget(pod)
+        message = f"Deleted pod: {meta['name']}"
+        self.events.normal(rs, "SuccessfulDelete", message, "replicaset-controller", REPLICASET)
 
     async def _update_status(self, key: str) -> None:
         rs = self.replicasets.get(key)

@@ -6,6 +6,7 @@ import asyncio
 import copy
 
 from kaito.localcluster.builtins.client import PODS, STATEFULSETS, KubeClient, is_status
+from kaito.localcluster.builtins.events import STATEFULSET, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
     enqueue_owner,
@@ -39,9 +40,12 @@ def _running_and_ready(pod: Obj) -> bool:
 class StatefulSetController(Controller):
     name = "statefulset"
 
-    def __init__(self, client: KubeClient, statefulsets: Informer, pods: Informer) -> None:
+    def __init__(
+        self, client: KubeClient, statefulsets: Informer, pods: Informer, events: EventRecorder
+    ) -> None:
         super().__init__()
         self.client = client
+        self.events = events
         self.statefulsets = statefulsets
         self.pods = pods
         statefulsets.add_handler(enqueue_self(self.enqueue))
@@ -72,7 +76,7 @@ class StatefulSetController(Controller):
             if existing.get("status", {}).get("phase") == "Failed" and not existing["metadata"].get(
                 "deletionTimestamp"
             ):
-                await self._delete(existing)
+                await self._delete(sts, existing)
                 return
         creations = []
         for index in range(replicas):
@@ -91,7 +95,7 @@ class StatefulSetController(Controller):
             targets = surplus if parallel else surplus[:1]
             if not parallel and any(pods[i]["metadata"].get("deletionTimestamp") for i in surplus):
                 return
-            await asyncio.gather(*(self._delete(pods[i]) for i in targets))
+            await asyncio.gather(*(self._delete(sts, pods[i]) for i in targets))
             return
         await self._rolling_update(sts, pods, replicas, revision)
 
@@ -106,7 +110,7 @@ class StatefulSetController(Controller):
             return  # one pod at a time, only while everything else is healthy
         for index in sorted(pods, reverse=True):
             if index >= partition and index < replicas and _revision(pods[index]) != revision:
-                await self._delete(pods[index])
+                await self._delete(sts, pods[index])
                 return
 
     async def _create(self, sts: Obj, index: int, revision: str) -> None:
@@ -135,8 +139,10 @@ class StatefulSetController(Controller):
                 raise
             return  # the old pod of this ordinal is still terminating
         self.pods.observe(created)
+        message = f"create Pod {name} in StatefulSet {sts['metadata']['name']} successful"
+        self.events.normal(sts, "SuccessfulCreate", message, "statefulset-controller", STATEFULSET)
 
-    async def _delete(self, pod: Obj) -> None:
+    async def _delete(self, sts: Obj, pod: Obj) -> None:
         meta = pod["metadata"]
         try:
             result = await self.client.delete(PODS, meta["namespace"], meta["name"], uid=meta.get("uid"))
@@ -148,6 +154,8 @@ class StatefulSetController(Controller):
             self.pods.observe(result)
         else:
             self.pods.forget(pod)
+        message = f"delete Pod {meta['name']} in StatefulSet {sts['metadata']['name']} successful"
+        self.events.normal(sts, "SuccessfulDelete", message, "statefulset-controller", STATEFULSET)
 
     async def _update_status(self, key: str, update_revision: str) -> None:
         sts = self.statefulsets.get(key)

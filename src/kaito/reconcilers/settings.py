@@ -1,0 +1,39 @@
+"""Configuration of the workspace reconciler (images, storage, node class), from KAITO_* variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_INFERENCE_IMAGE = "ghcr.io/kaito-py/kaito-serve:0.1.0"
+DEFAULT_TUNING_IMAGE = "ghcr.io/kaito-py/kaito-tune:0.1.0"
+
+
+class WorkspaceSettings(BaseSettings):
+    """What the workspace reconciler needs beyond the Workspace itself.
+
+    | setting | environment | default |
+    |---|---|---|
+    | inference_image | `KAITO_INFERENCE_IMAGE` | `ghcr.io/kaito-py/kaito-serve:0.1.0` |
+    | tuning_image | `KAITO_TUNING_IMAGE` | `ghcr.io/kaito-py/kaito-tune:0.1.0` |
+    | image_pull_secrets | `KAITO_IMAGE_PULL_SECRETS` | `[]` (JSON list) |
+    | default_storage_class | `KAITO_DEFAULT_STORAGE_CLASS` | `""` (the cluster default) |
+    | node_class_group/kind/name | `KAITO_NODE_CLASS_*` | `karpenter.azure.com` / `AKSNodeClass` / `default` |
+    | template_disk_gib | `KAITO_TEMPLATE_DISK_GIB` | 100 (node disk for custom pod templates) |
+    | workers | `KAITO_WORKSPACE_WORKERS` | 4 |
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore", populate_by_name=True)
+
+    inference_image: str = DEFAULT_INFERENCE_IMAGE
+    tuning_image: str = DEFAULT_TUNING_IMAGE
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    default_storage_class: str = ""
+    node_class_group: str = "karpenter.azure.com"
+    node_class_kind: str = "AKSNodeClass"
+    node_class_name: str = "default"
+    template_disk_gib: int = Field(default=100, ge=1)
+    workspace_workers: int = Field(default=4, ge=1, le=64)
+    # Seconds of startup budget per GiB of weights (download + load), on top of a fixed base.
+    startup_base_s: int = Field(default=600, ge=30)
+    startup_s_per_weight_gib: int = Field(default=30, ge=0)

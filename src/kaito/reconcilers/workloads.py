@@ -1,0 +1,175 @@
+"""Writes a placed Workspace's children and reads back how they are doing: inference or tuning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kaito.api.workspace import Workspace
+from kaito.controllers.client import KubeClient
+from kaito.controllers.objects import Obj, thaw
+from kaito.controllers.resource import CONFIGMAPS, JOBS, SERVICES, STATEFULSETS
+from kaito.presets import get_preset
+from kaito.reconcilers import inference as build
+from kaito.reconcilers.children import ChildWriter
+from kaito.reconcilers.names import (
+    adapters_configmap_name,
+    runtime_configmap_name,
+    selector_string,
+    stable_hash,
+    workspace_labels,
+)
+from kaito.reconcilers.placement import Placement, Sizing
+from kaito.reconcilers.pods import job_outcome, summarize_pods
+from kaito.reconcilers.runtime_config import (
+    ADAPTERS_KEY,
+    RUNTIME_CONFIG_KEY,
+    UserInferenceConfig,
+    desired_adapters,
+    runtime_config,
+    to_yaml,
+)
+from kaito.reconcilers.settings import WorkspaceSettings
+from kaito.reconcilers.status import STATE_FAILED, STATE_RUNNING, STATE_SUCCEEDED, StatusBuilder
+from kaito.reconcilers.tuning import CONFIG_KEY, tuning_config, tuning_configmap_name, tuning_job
+
+if TYPE_CHECKING:
+    from kaito.reconcilers.reconciler import Caches
+
+EventSink = Callable[[Obj, str, str, str], None]
+
+
+def startup_budget_s(settings: WorkspaceSettings, weights_gib: float) -> int:
+    """Seconds the engine may take to download and load its weights before the startup probe gives up."""
+    return settings.startup_base_s + math.ceil(weights_gib * settings.startup_s_per_weight_gib)
+
+
+def configmap(workspace: Workspace, name: str, key: str, text: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": workspace.metadata.namespace,
+            "labels": workspace_labels(workspace),
+        },
+        "data": {key: text},
+    }
+
+
+class Children:
+    """The ConfigMaps, Services and StatefulSet (inference) or ConfigMap and Job (tuning) of Workspaces."""
+
+    def __init__(self, client: KubeClient, caches: Caches, settings: WorkspaceSettings, event: EventSink):
+        self.caches = caches
+        self.settings = settings
+        self.event = event
+        self.configmaps = ChildWriter(client, CONFIGMAPS, caches.configmaps)
+        self.services = ChildWriter(client, SERVICES, caches.services)
+        self.statefulsets = ChildWriter(client, STATEFULSETS, caches.statefulsets)
+        self.jobs = ChildWriter(client, JOBS, caches.jobs)
+
+    async def _ensure(self, writer: ChildWriter, desired: dict[str, Any], owner: Obj, **kw: Any) -> Obj:
+        written, action = await writer.ensure(desired, owner, **kw)
+        if action:
+            kind, name = desired["kind"], desired["metadata"]["name"]
+            self.event(owner, "Normal", f"{kind}{action.capitalize()}", f"{action} {kind} {name}")
+        return written
+
+    async def inference(
+        self,
+        workspace: Workspace,
+        owner: Obj,
+        sizing: Sizing,
+        placement: Placement,
+        user: UserInferenceConfig | None,
+        builder: StatusBuilder,
+    ) -> None:
+        assert workspace.inference is not None
+        multi = sizing.multi_node
+        preset = get_preset(workspace.inference.preset.name) if workspace.inference.preset else None
+        shape = build.WorkloadShape(
+            pods=sizing.plan.nodes if multi and sizing.plan else sizing.target_nodes,
+            gpus_per_pod=sizing.gpus_per_pod,
+            multi_node=multi,
+            node_names=tuple(placement.chosen),
+            startup_budget_s=startup_budget_s(self.settings, preset.weights_gib if preset else 0.0),
+        )
+        if preset is not None and sizing.plan is not None:
+            runtime = to_yaml(runtime_config(workspace, preset, sizing.plan, multi_node=multi, user=user))
+            await self._ensure(
+                self.configmaps,
+                configmap(workspace, runtime_configmap_name(workspace), RUNTIME_CONFIG_KEY, runtime),
+                owner,
+            )
+            # Adapter-only edits change only this ConfigMap: the pods hot-load them, nothing restarts.
+            adapters = to_yaml(desired_adapters(workspace))
+            await self._ensure(
+                self.configmaps,
+                configmap(workspace, adapters_configmap_name(workspace), ADAPTERS_KEY, adapters),
+                owner,
+            )
+            template = build.preset_pod_template(workspace, shape, self.settings, stable_hash(runtime))
+        else:
+            template = build.custom_pod_template(workspace, shape)
+        for service in build.services(workspace, multi_node=multi):
+            await self._ensure(self.services, service, owner)
+        await self._ensure(self.statefulsets, build.statefulset(workspace, shape, template), owner)
+
+        labels = workspace_labels(workspace)
+        pods = self.caches.pods.store.select({"matchLabels": labels}, workspace.metadata.namespace)
+        summary = summarize_pods(pods)
+        if summary.ready >= shape.pods:
+            builder.inference(True, "InferenceReady", f"{summary.ready} inference pod(s) ready")
+        elif summary.problem is not None:
+            problem = summary.problem
+            builder.inference(False, problem.reason, f"pod {problem.pod}: {problem.message}")
+        else:
+            builder.inference(
+                False, "PodsStarting", f"{summary.ready} of {shape.pods} inference pod(s) ready"
+            )
+        per_replica = shape.pods if multi else sizing.nodes_per_replica
+        builder.status.replicas = min(summary.ready, shape.pods) // max(per_replica, 1)
+        builder.status.selector = selector_string(labels)
+        builder.summarize_inference()
+
+    async def tuning(
+        self, workspace: Workspace, owner: Obj, sizing: Sizing, placement: Placement, builder: StatusBuilder
+    ) -> None:
+        assert workspace.tuning is not None
+        assert sizing.plan is not None
+        preset = get_preset(workspace.tuning.preset.name)
+        config = to_yaml(tuning_config(workspace, preset, sizing.plan))
+        await self._ensure(
+            self.configmaps, configmap(workspace, tuning_configmap_name(workspace), CONFIG_KEY, config), owner
+        )
+        # A tuning run is one-shot: its Job is never rewritten once created.
+        job = await self._ensure(
+            self.jobs, tuning_job(workspace, sizing.plan, tuple(placement.chosen), self.settings), owner,
+            update=False,
+        )  # fmt: skip
+        cached = self.jobs.cached(workspace.metadata.namespace, job["metadata"]["name"])
+        outcome = job_outcome(thaw(cached) if cached is not None else job)
+        pods = self.caches.pods.store.select(
+            {"matchLabels": workspace_labels(workspace)}, workspace.metadata.namespace
+        )
+        summary = summarize_pods(pods)
+        if outcome.started:
+            builder.job_started(True, "JobStarted", "the tuning Job is running")
+        elif summary.problem is not None:
+            problem = summary.problem
+            builder.job_started(False, problem.reason, f"pod {problem.pod}: {problem.message}")
+        else:
+            builder.job_started(False, "JobPending", "the tuning Job has not started a pod yet")
+        if outcome.finished:
+            builder.succeeded(outcome.succeeded, outcome.reason, outcome.message)
+            builder.ready(outcome.succeeded, outcome.reason, outcome.message or "tuning finished")
+            builder.status.state = STATE_SUCCEEDED if outcome.succeeded else STATE_FAILED
+        else:
+            builder.succeeded(None, outcome.reason, "tuning has not finished")
+            trouble = summary.problem
+            reason = trouble.reason if trouble else outcome.reason
+            message = f"pod {trouble.pod}: {trouble.message}" if trouble else "tuning is running"
+            builder.ready(False, reason, message)
+            builder.status.state = STATE_RUNNING

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -33,6 +34,12 @@ def _serve(data_dir: str, ready: Any) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -114,13 +121,19 @@ def main() -> int:
         server.start()
         try:
             url = ready.get(timeout=60)
+            assert server.pid is not None
+            cpu_before = _cpu_seconds(server.pid)
             result = asyncio.run(run(url, args.objects, args.watchers, args.concurrency))
+            result["server_cpu_ms_per_create"] = round(
+                (_cpu_seconds(server.pid) - cpu_before) * 1000 / args.objects, 3
+            )
         finally:
             server.terminate()
             server.join(10)
     print(
         f"{result['objects']} creates, {result['watchers']} watchers: {result['creates_per_s']} objects/s, "
-        f"watch delivery p50 {result['delivery_p50_ms']} ms, p99 {result['delivery_p99_ms']} ms"
+        f"watch delivery p50 {result['delivery_p50_ms']} ms, p99 {result['delivery_p99_ms']} ms, "
+        f"server CPU {result['server_cpu_ms_per_create']} ms per create (incl. 10 watch deliveries)"
     )
     print(json.dumps(result))
     return 0

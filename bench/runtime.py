@@ -65,6 +65,16 @@ class Outcome:
     operator_writes: int = 0
     latencies: list[float] = field(default_factory=list)
 
+    def merge(self, other: Outcome) -> None:
+        """Pool another round of the same operator and mode into this one."""
+        self.changes += other.changes
+        self.handled += other.handled
+        self.seconds += other.seconds
+        self.cpu += other.cpu
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+        self.operator_writes += other.operator_writes
+        self.latencies += other.latencies
+
     @property
     def objects_per_s(self) -> float:
         return self.handled / self.seconds if self.seconds else 0.0
@@ -127,48 +137,51 @@ async def run_mode(mode: str, impl: str, ctx: Context) -> Outcome:
         await create_widgets(kube, namespace, objects, observer)
     operator = Operator(impl, ctx.kubeconfig, namespace, ctx.kopf_python)
     started = time.monotonic()
-    await operator.start()
-    if mode != "backlog":
-        await observer.drained(ctx.drain_limit)  # the initial objects are handled before the clock starts
-        observer.latencies.clear()
-        observer.driver_writes = observer.events = 0
-    cpu_before = proc_cpu(operator.pid)
-    begin = time.monotonic() if mode != "backlog" else started
-    if mode == "steady":
-        total = int(50 * ctx.steady_seconds)
-        writes = []
-        for i in range(total):
-            await asyncio.sleep(max(0.0, begin + i / 50 - time.monotonic()))
-            writes.append(
-                asyncio.create_task(change(kube, observer, namespace, f"w-{i % objects:05d}", i + 1))
+    try:
+        await operator.start()
+        if mode != "backlog":
+            await observer.drained(ctx.drain_limit)  # the initial objects are handled before the clock starts
+            observer.latencies.clear()
+            observer.driver_writes = observer.events = 0
+        cpu_before = proc_cpu(operator.pid)
+        begin = time.monotonic() if mode != "backlog" else started
+        if mode == "steady":
+            total = int(50 * ctx.steady_seconds)
+            writes = []
+            for i in range(total):
+                await asyncio.sleep(max(0.0, begin + i / 50 - time.monotonic()))
+                writes.append(
+                    asyncio.create_task(change(kube, observer, namespace, f"w-{i % objects:05d}", i + 1))
+                )
+            await asyncio.gather(*writes)
+            outcome.changes = total
+        elif mode == "burst":
+
+            async def writer(w: int) -> None:
+                for n in range(ctx.burst_changes):
+                    await change(kube, observer, namespace, f"w-{(w * 4 + n % 4):05d}", n + 1)
+
+            await asyncio.gather(*(writer(w) for w in range(16)))
+            outcome.changes = 16 * ctx.burst_changes
+        else:
+            outcome.changes = objects
+        ok = await observer.drained(ctx.drain_limit)
+        outcome.seconds = max(1e-6, observer.last_done - begin)
+        outcome.cpu = proc_cpu(operator.pid) - cpu_before
+        outcome.peak_rss_mb = proc_rss_mb(operator.pid)
+        outcome.handled = outcome.changes - observer.pending
+        outcome.operator_writes = observer.events - observer.driver_writes
+        outcome.latencies = observer.latencies
+        if not ok:
+            final = (await kube.list(WIDGETS, namespace))["items"]
+            stale = sum(1 for w in final if (w.get("status") or {}).get("observed") != w["spec"]["value"])
+            print(
+                f"  ! {impl}/{mode}: {observer.pending} changes never handled, {stale} objects stale",
+                flush=True,
             )
-        await asyncio.gather(*writes)
-        outcome.changes = total
-    elif mode == "burst":
-
-        async def writer(w: int) -> None:
-            for n in range(ctx.burst_changes):
-                await change(kube, observer, namespace, f"w-{(w * 4 + n % 4):05d}", n + 1)
-
-        await asyncio.gather(*(writer(w) for w in range(16)))
-        outcome.changes = 16 * ctx.burst_changes
-    else:
-        outcome.changes = objects
-    ok = await observer.drained(ctx.drain_limit)
-    outcome.seconds = max(1e-6, observer.last_done - begin)
-    outcome.cpu = proc_cpu(operator.pid) - cpu_before
-    outcome.peak_rss_mb = proc_rss_mb(operator.pid)
-    outcome.handled = outcome.changes - observer.pending
-    outcome.operator_writes = observer.events - observer.driver_writes
-    outcome.latencies = observer.latencies
-    if not ok:
-        final = (await kube.list(WIDGETS, namespace))["items"]
-        stale = sum(1 for w in final if (w.get("status") or {}).get("observed") != w["spec"]["value"])
-        print(
-            f"  ! {impl}/{mode}: {observer.pending} changes never handled, {stale} objects stale", flush=True
-        )
-    await operator.stop()
-    await observer.stop()
+    finally:
+        await operator.stop()
+        await observer.stop()
     await kube.delete(NAMESPACES, namespace)
     return outcome
 
@@ -182,19 +195,23 @@ async def idle_and_cached(impl: str, ctx: Context) -> tuple[float, float]:
         # status already observed, so an idle operator has nothing to write
         ctx.idle_namespace = namespace
     operator = Operator(impl, ctx.kubeconfig, ctx.idle_namespace, ctx.kopf_python)
-    await operator.start()
-    async with asyncio.timeout(300):  # first let it finish any start-up writes
-        while True:
-            cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
-            await asyncio.sleep(ctx.idle_settle)
-            if 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0) < 5:
-                break
-    cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
-    await asyncio.sleep(ctx.idle_seconds)
-    idle = 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0)
-    rss = proc_rss_mb(operator.pid, "VmRSS")
-    await operator.stop()
-    return idle, rss
+    try:
+        await operator.start()
+        try:
+            async with asyncio.timeout(300):  # first let it finish any start-up writes
+                while True:
+                    cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
+                    await asyncio.sleep(ctx.idle_settle)
+                    if 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0) < 5:
+                        break
+        except TimeoutError:
+            print(f"  ! {impl} was still busy after 300 s; measuring anyway", flush=True)
+        cpu0, t0 = proc_cpu(operator.pid), time.monotonic()
+        await asyncio.sleep(ctx.idle_seconds)
+        idle = 100 * (proc_cpu(operator.pid) - cpu0) / (time.monotonic() - t0)
+        return idle, proc_rss_mb(operator.pid, "VmRSS")
+    finally:
+        await operator.stop()
 
 
 @dataclass
@@ -309,11 +326,14 @@ async def main_async(args: argparse.Namespace) -> int:
                 drain_limit=20 if quick else 120,
             )
             results: dict[str, dict[str, Outcome]] = {}
+            rounds = args.rounds or (1 if quick else 2)
             for mode in args.modes.split(","):
-                results[mode] = {}
-                for impl in impls:
-                    print(f"-- {mode} / {impl}", flush=True)
-                    results[mode][impl] = await run_mode(mode, impl, ctx)
+                results[mode] = {impl: Outcome() for impl in impls}
+                for round_ in range(rounds):
+                    # Alternate the order so slow drifts in machine load hit every operator alike.
+                    for impl in impls if round_ % 2 == 0 else impls[::-1]:
+                        print(f"-- {mode} / {impl} (round {round_ + 1}/{rounds})", flush=True)
+                        results[mode][impl].merge(await run_mode(mode, impl, ctx))
             idle = {}
             for impl in impls if args.cached >= 0 else []:
                 print(f"-- idle / {impl} ({ctx.cached} objects)", flush=True)
@@ -337,6 +357,9 @@ def main() -> int:
         "--cached", type=int, default=0, help="objects cached for the idle/RSS measurement (-1: skip it)"
     )
     parser.add_argument("--impls", default="bare,ours", help="operators to run, in this order (needs bare)")
+    parser.add_argument(
+        "--rounds", type=int, default=0, help="rounds per mode, order alternating (default 1/2)"
+    )
     parser.add_argument("--modes", default="steady,burst,backlog", help="comma-separated subset of the modes")
     args = parser.parse_args()
     unknown = set(args.modes.split(",")) - {"steady", "burst", "backlog"}

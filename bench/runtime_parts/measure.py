@@ -47,7 +47,7 @@ class Operator:
             script.write_text((await _run_capture(sys.executable, str(OPERATORS), "kopf-script")).decode())
             args = [self.kopf_python, "-m", "kopf", "run", "--standalone", "-n", self.namespace, str(script)]
             if self.impl == "kopf-status":
-                args.append("--status-storage")
+                env["KAITO_BENCH_KOPF_STATUS"] = "1"
         else:
             args = [sys.executable, str(OPERATORS), self.impl]
             args += ["--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace]
@@ -61,7 +61,7 @@ class Operator:
         finally:
             os.close(stderr)
         assert self.process.stdout is not None
-        async with asyncio.timeout(120):
+        async with asyncio.timeout(60):
             while True:
                 line = await self.process.stdout.readline()
                 if not line:

@@ -26,14 +26,14 @@ GROUP, VERSION, PLURAL = "bench.kaito.sh", "v1", "widgets"
 WIDGETS = Resource(GROUP, VERSION, PLURAL, "Widget")
 
 KOPF_OPERATOR = """
-import sys
+import os
 import kopf
 
 @kopf.on.startup()
 def configure(settings, **_):
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
-    if "--status-storage" in sys.argv:
+    if os.environ.get("KAITO_BENCH_KOPF_STATUS"):
         settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
         settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     print("READY", flush=True)

@@ -29,7 +29,7 @@ from kaito.controllers.settings import ManagerSettings
 
 from .waiting import wait_until
 
-FAST = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
+FAST = {"lease_duration": 5.0, "renew_deadline": 3.5, "retry_period": 0.5}
 
 
 class Recorded:

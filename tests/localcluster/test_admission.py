@@ -22,7 +22,7 @@ from kubernetes_asyncio import client as k8s
 from kaito.localcluster.cluster import ThreadedLocalCluster
 
 
-def self_signed(directory: Path) -> tuple[Path, Path, bytes]:
+def self_signed(directory: Path, dns_name: str = "webhook.test.svc") -> tuple[Path, Path, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
@@ -35,7 +35,10 @@ def self_signed(directory: Path) -> tuple[Path, Path, bytes]:
         .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName(dns_name)]
+            ),
+            critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
         .sign(key, hashes.SHA256())
@@ -79,11 +82,11 @@ async def _validate(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def webhook_url(
-    tmp_path: Path, embedded_cluster: ThreadedLocalCluster | None
+    tmp_path: Path, embedded_cluster: ThreadedLocalCluster | None, namespace: str
 ) -> AsyncIterator[tuple[str, str]]:
     if embedded_cluster is None:
         pytest.skip("the test webhook listens on this machine's loopback, which a real cluster cannot reach")
-    cert, key, pem = self_signed(tmp_path)
+    cert, key, pem = self_signed(tmp_path, f"hooks.{namespace}.svc")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     app = web.Application()
@@ -155,3 +158,67 @@ async def test_mutating_and_validating_webhooks(
     finally:
         await admission.delete_mutating_webhook_configuration(f"m-{namespace}")
         await admission.delete_validating_webhook_configuration(f"v-{namespace}")
+
+
+async def test_service_backed_webhook_resolves_through_endpoints(
+    api_client: k8s.ApiClient, namespace: str, webhook_url: tuple[str, str]
+) -> None:
+    base, ca_bundle = webhook_url
+    port = int(base.rsplit(":", 1)[1])
+    core: Any = k8s.CoreV1Api(api_client)
+    await core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "hooks"},
+            "spec": {"ports": [{"port": 443, "targetPort": port}], "selector": {"app": "hooks"}},
+        },
+    )
+    await core.create_namespaced_endpoints(
+        namespace,
+        {
+            "metadata": {"name": "hooks"},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": port}]}],
+        },
+    )
+    admission: Any = k8s.AdmissionregistrationV1Api(api_client)
+    name = f"sv-{namespace}"
+    await admission.create_validating_webhook_configuration(
+        {
+            "metadata": {"name": name},
+            "webhooks": [
+                {
+                    "name": "validate.svc.test.kaito.sh",
+                    "clientConfig": {
+                        "service": {
+                            "namespace": namespace,
+                            "name": "hooks",
+                            "path": "/validate",
+                            "port": 443,
+                        },
+                        "caBundle": ca_bundle,
+                    },
+                    "rules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["secrets"],
+                        }
+                    ],
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "failurePolicy": "Fail",
+                }
+            ],
+        }
+    )
+    try:
+        await core.create_namespaced_secret(namespace, {"metadata": {"name": "fine"}})
+        with pytest.raises(k8s.ApiException) as denied:
+            await core.create_namespaced_secret(
+                namespace, {"metadata": {"name": "no", "labels": {"deny": "yes"}}}
+            )
+        assert denied.value.status == 403
+    finally:
+        await admission.delete_validating_webhook_configuration(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -11,8 +12,6 @@ import pytest
 from kubernetes_asyncio import client as k8s
 
 from kaito.localcluster.cluster import ThreadedLocalCluster
-
-from .crds import Kubectl
 
 KUBECTL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "kubectl"
 
@@ -27,10 +26,12 @@ def secured(tmp_path: Path, embedded_cluster: ThreadedLocalCluster | None) -> An
     threaded.stop()
 
 
-async def test_token_required_over_tls(secured: ThreadedLocalCluster, kubectl: Kubectl, tmp_path: Path) -> None:
+async def test_token_required_over_tls(secured: ThreadedLocalCluster, tmp_path: Path) -> None:
     assert secured.url.startswith("https://127.0.0.1:")
     env = dict(os.environ, KUBECONFIG=str(secured.kubeconfig_path), HOME=str(tmp_path))
-    ok = subprocess.run([str(KUBECTL), "get", "ns"], env=env, capture_output=True, text=True, timeout=60)
+    ok = await asyncio.to_thread(
+        subprocess.run, [str(KUBECTL), "get", "ns"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0, ok.stderr
     assert "kube-system" in ok.stdout
     configuration = k8s.Configuration(host=secured.url)

@@ -87,3 +87,12 @@ def test_local_up_status_down_round_trip(tmp_path: Path) -> None:
         assert sock.connect_ex((server.hostname or "127.0.0.1", server.port or 0)) != 0
     assert kaito("local", "status", "--data-dir", str(data_dir)).returncode == 1
     assert "not running" in kaito("local", "down", "--data-dir", str(data_dir)).stdout
+
+    # the state survives a restart, but the configured nodes follow the new flags
+    again = kaito("local", "up", "--gpus", "Standard_NC6s_v3=1", "--data-dir", str(data_dir), "--port", "0")
+    try:
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "kaito-local-control-plane, standard-nc6s-v3-0\n" in again.stdout
+    finally:
+        assert kaito("local", "down", "--data-dir", str(data_dir)).returncode == 0
+    assert not _processes_mentioning(str(data_dir))

@@ -353,3 +353,30 @@ async def test_nodes_registered_by_others_are_adopted(builtins_cluster: Builtins
         assert lease.spec.holder_identity == "provisioned-0"
     finally:
         await cluster.core.delete_node("provisioned-0")
+
+
+async def test_deleting_a_pod_held_by_a_finalizer(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    container = {"name": "sleep", "image": "local/python", "args": ["-c", "import time; time.sleep(600)"]}
+    body = pod("held", container, terminationGracePeriodSeconds=1)
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    await cluster.core.create_namespaced_pod(ns, body)
+    pid = _pid(await cluster.eventually(await _pod_when(cluster, ns, "held", _ready), "held pod running"))
+    await cluster.core.delete_namespaced_pod("held", ns)
+
+    def stopped(got: Any) -> bool:
+        state = got.status.container_statuses[0].state
+        return got.metadata.deletion_timestamp is not None and state.terminated is not None
+
+    got = await cluster.eventually(
+        await _pod_when(cluster, ns, "held", stopped), "container stopped, pod kept"
+    )
+    assert got.status.container_statuses[0].state.terminated.exit_code in (137, 143)  # SIGKILL or SIGTERM
+    assert not _alive(pid)
+    await cluster.core.patch_namespaced_pod("held", ns, {"metadata": {"finalizers": None}})
+
+    async def gone() -> bool:
+        return not (await cluster.core.list_namespaced_pod(ns)).items
+
+    await cluster.eventually(gone, "pod removed once the finalizer is gone")

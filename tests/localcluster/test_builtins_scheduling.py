@@ -8,7 +8,7 @@ import pytest
 
 from kaito.localcluster.builtins.nodes import NodeSpec, Taint, node_manifest
 from kaito.localcluster.builtins.objects import Node, Pod, parse_node, parse_pod
-from kaito.localcluster.builtins.scheduling import pod_requests, schedule
+from kaito.localcluster.builtins.scheduling import NodeUsage, pod_requests, schedule
 
 GPU_TAINT = Taint(key="sku", value="gpu", effect="NoSchedule")
 
@@ -54,17 +54,20 @@ def test_message_counts_reasons_like_kube_scheduler() -> None:
 def test_gpus_already_bound_are_counted() -> None:
     gpu = node("gpu-1", gpus=2, taints=[GPU_TAINT])
     bound = [pod(gpus=1, tolerate_gpu=True), pod(gpus=1, tolerate_gpu=True)]
-    decision = schedule(pod(gpus=1, tolerate_gpu=True), [gpu], {"gpu-1": bound})
+    decision = schedule(pod(gpus=1, tolerate_gpu=True), [gpu], {"gpu-1": NodeUsage.of(bound)})
     assert decision.node_name is None
     assert decision.message == "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
-    assert schedule(pod(gpus=1, tolerate_gpu=True), [gpu], {"gpu-1": bound[:1]}).node_name == "gpu-1"
+    assert (
+        schedule(pod(gpus=1, tolerate_gpu=True), [gpu], {"gpu-1": NodeUsage.of(bound[:1])}).node_name
+        == "gpu-1"
+    )
 
 
 def test_cpu_requests_and_init_containers() -> None:
     small = node("small", cpu="2")
     busy = pod(cpu="1500m")
-    assert schedule(pod(cpu="500m"), [small], {"small": [busy]}).node_name == "small"
-    decision = schedule(pod(cpu="600m"), [small], {"small": [busy]})
+    assert schedule(pod(cpu="500m"), [small], {"small": NodeUsage.of([busy])}).node_name == "small"
+    decision = schedule(pod(cpu="600m"), [small], {"small": NodeUsage.of([busy])})
     assert decision.message == "0/1 nodes are available: 1 Insufficient cpu."
     with_init = pod(
         cpu="100m", initContainers=[{"name": "i", "image": "x", "resources": {"requests": {"cpu": "3"}}}]
@@ -159,7 +162,7 @@ def test_not_ready_and_unschedulable_nodes_are_skipped() -> None:
 
 def test_spreads_to_the_emptier_node() -> None:
     a, b = node("a", cpu="4"), node("b", cpu="4")
-    assert schedule(pod(cpu="1"), [a, b], {"a": [pod(cpu="2")]}).node_name == "b"
+    assert schedule(pod(cpu="1"), [a, b], {"a": NodeUsage.of([pod(cpu="2")])}).node_name == "b"
 
 
 def test_node_facts_labels_and_capacity() -> None:
@@ -186,5 +189,11 @@ def test_node_facts_labels_and_capacity() -> None:
 
 def test_spreads_pods_without_requests_by_count() -> None:
     a, b = node("a"), node("b")
-    assert schedule(pod(), [a, b], {"b": [pod()]}).node_name == "a"
-    assert schedule(pod(), [a, b], {"a": [pod()]}).node_name == "b"
+    assert schedule(pod(), [a, b], {"b": NodeUsage.of([pod()])}).node_name == "a"
+    assert schedule(pod(), [a, b], {"a": NodeUsage.of([pod()])}).node_name == "b"
+
+
+def test_too_many_pods() -> None:
+    full = node("full", pods=2)
+    decision = schedule(pod(), [full], {"full": NodeUsage.of([pod(), pod()])})
+    assert decision.message == "0/1 nodes are available: 1 Too many pods."

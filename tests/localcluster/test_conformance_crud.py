@@ -227,3 +227,134 @@ async def test_limit_and_continue_pages_a_consistent_snapshot(
         seen += [i.metadata.name for i in page.items]
         token = page.metadata._continue
     assert [n for n in seen if n.startswith("p")] == [f"p{i}" for i in range(7)]
+
+
+async def test_server_side_apply_conflicts_and_force(gadgets: Any, namespace: str) -> None:
+    apply = "application/apply-patch+yaml"
+    body = gadget("ssa", size="small", replicas=2)
+    await gadgets.patch_namespaced_custom_object(  # creates (201: the generated client returns no body)
+        GROUP, "v1", namespace, PLURAL, "ssa", body, field_manager="alice", _content_type=apply
+    )
+    created = await gadgets.get_namespaced_custom_object(GROUP, "v1", namespace, PLURAL, "ssa")
+    assert created["spec"]["size"] == "small"
+    assert [m["manager"] for m in created["metadata"]["managedFields"]] == ["alice"]
+    with pytest.raises(k8s.ApiException) as clash:
+        await gadgets.patch_namespaced_custom_object(
+            GROUP,
+            "v1",
+            namespace,
+            PLURAL,
+            "ssa",
+            gadget("ssa", size="large"),
+            field_manager="bob",
+            _content_type=apply,
+        )
+    assert clash.value.status == 409
+    assert status_of(clash.value)["reason"] == "Conflict"
+    forced = await gadgets.patch_namespaced_custom_object(
+        GROUP,
+        "v1",
+        namespace,
+        PLURAL,
+        "ssa",
+        gadget("ssa", size="large"),
+        field_manager="bob",
+        force=True,
+        _content_type=apply,
+    )
+    assert forced["spec"]["size"] == "large"
+    assert forced["spec"]["replicas"] == 2  # still alice's
+    with pytest.raises(k8s.ApiException) as no_manager:
+        await gadgets.patch_namespaced_custom_object(
+            GROUP, "v1", namespace, PLURAL, "ssa", gadget("ssa", size="large"), _content_type=apply
+        )
+    assert no_manager.value.status == 400
+
+
+async def test_unknown_fields_strict_and_pruned(gadgets: Any, namespace: str) -> None:
+    body = gadget("strict", size="small")
+    body["spec"]["bogus"] = 1
+    with pytest.raises(k8s.ApiException) as strict:
+        await gadgets.create_namespaced_custom_object(
+            GROUP, "v1", namespace, PLURAL, body, field_validation="Strict"
+        )
+    assert strict.value.status == 400
+    assert 'unknown field "spec.bogus"' in str(status_of(strict.value)["message"])
+    made = await gadgets.create_namespaced_custom_object(GROUP, "v1", namespace, PLURAL, body)
+    assert "bogus" not in made["spec"]  # pruned
+
+
+async def test_events_in_both_api_groups(api_client: k8s.ApiClient, namespace: str) -> None:
+    core: Any = k8s.CoreV1Api(api_client)
+    events: Any = k8s.EventsV1Api(api_client)
+    target = await core.create_namespaced_config_map(namespace, {"metadata": {"name": "target"}})
+    regarding = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "target",
+        "namespace": namespace,
+        "uid": target.metadata.uid,
+    }
+    await events.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "e1"},
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reason": "Tested",
+            "note": "hello",
+            "type": "Normal",
+            "action": "Test",
+            "reportingController": "kaito.sh/test",
+            "reportingInstance": "test-1",
+            "regarding": regarding,
+        },
+    )
+    listed = await core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name=target,involvedObject.uid={target.metadata.uid}"
+    )
+    assert [(e.reason, e.message) for e in listed.items] == [("Tested", "hello")]
+    assert listed.items[0].reporting_component == "kaito.sh/test"
+    again = await events.list_namespaced_event(namespace, field_selector="regarding.name=target")
+    assert [e.note for e in again.items] == ["hello"]
+
+
+async def test_list_exact_resource_version_sees_the_past(api_client: k8s.ApiClient, namespace: str) -> None:
+    core: Any = k8s.CoreV1Api(api_client)
+    await core.create_namespaced_config_map(namespace, {"metadata": {"name": "x1"}, "data": {"v": "1"}})
+    then = (await core.list_namespaced_config_map(namespace)).metadata.resource_version
+    await core.patch_namespaced_config_map("x1", namespace, {"data": {"v": "2"}})
+    await core.create_namespaced_config_map(namespace, {"metadata": {"name": "x2"}})
+    past = await core.list_namespaced_config_map(
+        namespace, resource_version=then, resource_version_match="Exact"
+    )
+    assert [(i.metadata.name, i.data) for i in past.items] == [("x1", {"v": "1"})]
+    assert past.metadata.resource_version == then
+    now = await core.list_namespaced_config_map(
+        namespace, resource_version=then, resource_version_match="NotOlderThan"
+    )
+    assert sorted(i.metadata.name for i in now.items) == ["x1", "x2"]
+
+
+async def test_delete_collection_with_label_selector(api_client: k8s.ApiClient, namespace: str) -> None:
+    core: Any = k8s.CoreV1Api(api_client)
+    for name, tier in (("a", "web"), ("b", "web"), ("c", "db")):
+        await core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": name, "labels": {"tier": tier}}}
+        )
+    await core.delete_collection_namespaced_config_map(namespace, label_selector="tier=web")
+    left = await core.list_namespaced_config_map(namespace, label_selector="tier")
+    assert [i.metadata.name for i in left.items] == ["c"]
+
+
+async def test_size_limits(api_client: k8s.ApiClient, namespace: str) -> None:
+    core: Any = k8s.CoreV1Api(api_client)
+    with pytest.raises(k8s.ApiException) as too_long:
+        await core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": "big"}, "data": {"k": "x" * 1_100_000}}
+        )
+    assert too_long.value.status == 422
+    with pytest.raises(k8s.ApiException) as too_large:
+        await core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": "huge"}, "data": {"k": "x" * 3_300_000}}
+        )
+    assert too_large.value.status == 413

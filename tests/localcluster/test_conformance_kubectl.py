@@ -91,3 +91,16 @@ def test_kubectl_builtin_kinds(kubectl: Kubectl, namespace: str) -> None:
     assert got["spec"]["clusterIP"] == row[2]
     assert "Port:" in kubectl("describe", "svc", "web", "-n", namespace).stdout
     kubectl("delete", "svc", "web", "-n", namespace)
+
+
+def test_kubectl_create_generators(kubectl: Kubectl, namespace: str) -> None:
+    """``kubectl create`` sends protobuf for built-in kinds; secrets default to type Opaque."""
+    kubectl("create", "secret", "generic", "hf", "-n", namespace, "--from-literal=HF_TOKEN=abc123")
+    secret = json.loads(kubectl("get", "secret", "hf", "-n", namespace, "-o", "json").stdout)
+    assert secret["type"] == "Opaque"
+    assert secret["data"] == {"HF_TOKEN": "YWJjMTIz"}
+    kubectl("create", "configmap", "cfg", "-n", namespace, "--from-literal=k=v")
+    configmap = json.loads(kubectl("get", "cm", "cfg", "-n", namespace, "-o", "json").stdout)
+    assert configmap["data"] == {"k": "v"}
+    kubectl("create", "serviceaccount", "bot", "-n", namespace)
+    kubectl("get", "serviceaccount", "bot", "-n", namespace)

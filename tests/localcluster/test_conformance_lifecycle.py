@@ -161,3 +161,53 @@ async def test_system_namespaces_cannot_be_deleted(api_client: k8s.ApiClient) ->
         with pytest.raises(k8s.ApiException) as refused:
             await core.delete_namespace(name)
         assert refused.value.status == 403
+
+
+async def test_deleting_a_crd_deletes_its_objects(api_client: k8s.ApiClient, namespace: str) -> None:
+    ext: Any = k8s.ApiextensionsV1Api(api_client)
+    custom: Any = k8s.CustomObjectsApi(api_client)
+    group = f"t{uuid.uuid4().hex[:6]}.kaito.sh"
+    crd = {
+        "metadata": {"name": f"things.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    await ext.create_custom_resource_definition(crd)
+
+    async def served() -> bool:
+        try:
+            await custom.list_namespaced_custom_object(group, "v1", namespace, "things")
+        except k8s.ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    await eventually(served)
+    await custom.create_namespaced_custom_object(
+        group,
+        "v1",
+        namespace,
+        "things",
+        {"apiVersion": f"{group}/v1", "kind": "Thing", "metadata": {"name": "one"}, "data": {"x": 1}},
+    )
+    await ext.delete_custom_resource_definition(f"things.{group}")
+    await eventually(lambda: _crd_gone(ext, f"things.{group}"), within=60)
+    assert not await served()
+
+
+async def _crd_gone(ext: Any, name: str) -> bool:
+    return not await exists(lambda: ext.read_custom_resource_definition(name))

@@ -227,3 +227,16 @@ def test_the_workspace_crd_accepts_the_walkthrough_and_guards_immutable_fields()
     assert [e.field for e in errors] == ["resource.instanceType"]
     neither = {k: v for k, v in workspace.items() if k != "inference"}
     assert validate(schema, neither), "a Workspace with neither inference nor tuning must be rejected"
+
+
+def test_transition_rules_run_even_where_the_value_did_not_change() -> None:
+    strictly_growing = rules_schema(
+        version=rules_schema({"rule": "self.n > oldSelf.n", "message": "must grow"}, n={"type": "integer"}),
+        other={"type": "string"},
+        shape=rules_schema({"rule": "self.n > 0", "message": "positive"}, n={"type": "integer"}),
+    )
+    old = {"version": {"n": 1}, "other": "a", "shape": {"n": -1}}
+    new = {"version": {"n": 1}, "other": "b", "shape": {"n": -1}}
+    # The unchanged invalid "shape" ratchets; the unchanged "version" still fails its transition rule.
+    assert [(e.field, e.detail) for e in validate(strictly_growing, new, old)] == [("version", "must grow")]
+    assert validate(strictly_growing, {**new, "version": {"n": 2}}, old) == []

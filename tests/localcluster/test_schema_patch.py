@@ -87,9 +87,11 @@ def test_json_patch_rfc6902_examples() -> None:
         [{"op": "test", "path": "/n", "value": True}],  # 1 is not true in JSON
         [{"op": "add", "path": "/baz/bat", "value": "qux"}],
         [{"op": "remove", "path": "/missing"}],
-        [{"op": "replace", "path": "/missing", "value": 1}],
         [{"op": "add", "path": "/list/5", "value": 1}],
-        [{"op": "add", "path": "/list/01", "value": 1}],
+        [{"op": "add", "path": "/list/x", "value": 1}],
+        [{"op": "remove", "path": "/list/-2"}],
+        [{"op": "replace", "path": "/list/1", "value": 1}],
+        [{"op": "test", "path": "/missing", "value": 1}],
         [{"op": "move", "from": "/obj", "path": "/obj/child"}],
         [{"op": "add", "path": "/x"}],
         [{"op": "frobnicate", "path": "/x"}],

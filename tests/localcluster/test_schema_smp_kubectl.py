@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kaito.localcluster.schema import PatchError, strategic_merge_patch
+from kaito.localcluster.schema import PatchError, json_patch, strategic_merge_patch
 
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -157,3 +157,155 @@ def test_smp_matches_kubectl(tmp_path: Path, original: dict[str, Any], patch: di
             strategic_merge_patch(original, patch, "Deployment")
     else:
         assert strategic_merge_patch(original, patch, "Deployment") == expected
+
+
+POD_SPEC: dict[str, Any] = {
+    "containers": [
+        {
+            "name": "a",
+            "image": "a",
+            "env": [{"name": "X", "value": "1"}],
+            "ports": [{"containerPort": 80}],
+            "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+        }
+    ],
+    "initContainers": [{"name": "i", "image": "i"}],
+    "volumes": [{"name": "v", "emptyDir": {}}],
+    "imagePullSecrets": [{"name": "s1"}],
+    "tolerations": [{"key": "t", "operator": "Exists"}],
+    "hostAliases": [{"ip": "1.1.1.1", "hostnames": ["a"]}],
+    "topologySpreadConstraints": [
+        {"topologyKey": "zone", "maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}
+    ],
+}
+POD_PATCH: dict[str, Any] = {
+    "containers": [
+        {"name": "b", "image": "b", "env": [{"name": "Y", "value": "2"}]},
+        {
+            "name": "a",
+            "env": [{"name": "Z", "value": "3"}],
+            "ports": [{"containerPort": 8080}],
+            "volumeMounts": [{"name": "w", "mountPath": "/w"}],
+        },
+    ],
+    "initContainers": [{"name": "j", "image": "j"}],
+    "volumes": [{"name": "w", "emptyDir": {}}],
+    "imagePullSecrets": [{"name": "s2"}],
+    "tolerations": [{"key": "u", "operator": "Exists"}],
+    "hostAliases": [{"ip": "2.2.2.2", "hostnames": ["b"]}],
+    "topologySpreadConstraints": [
+        {"topologyKey": "host", "maxSkew": 2, "whenUnsatisfiable": "DoNotSchedule"}
+    ],
+}
+TEMPLATE: dict[str, Any] = {"metadata": {"labels": {"a": "b"}}, "spec": POD_SPEC}
+SELECTOR = {"matchLabels": {"a": "b"}}
+
+KIND_CASES: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": POD_SPEC}, {"spec": POD_PATCH}),
+    (
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
+         "spec": {"selector": SELECTOR, "template": TEMPLATE}},
+        {"spec": {"template": {"spec": POD_PATCH}}},
+    ),
+    (
+        {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "s"},
+         "spec": {"selector": SELECTOR, "template": TEMPLATE,
+                  "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}}}},
+        {"spec": {"template": {"spec": POD_PATCH},
+                  "updateStrategy": {"$retainKeys": ["type"], "type": "OnDelete"}}},
+    ),
+    (
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": TEMPLATE},
+         "status": {"conditions": [{"type": "Complete", "status": "False"}]}},
+        {"spec": {"template": {"spec": POD_PATCH}},
+         "status": {"conditions": [{"type": "Failed", "status": "True"}]}},
+    ),
+    (
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"},
+         "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": TEMPLATE}}}},
+        {"spec": {"jobTemplate": {"spec": {"template": {"spec": POD_PATCH}}}}},
+    ),
+    (
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+         "spec": {"taints": [{"key": "a", "effect": "NoSchedule"}]},
+         "status": {"addresses": [{"type": "InternalIP", "address": "1.2.3.4"}],
+                    "conditions": [{"type": "Ready", "status": "False"}]}},
+        {"spec": {"taints": [{"key": "b", "effect": "NoSchedule"}]},
+         "status": {"addresses": [{"type": "Hostname", "address": "n"}],
+                    "conditions": [{"type": "MemoryPressure", "status": "False"}]}},
+    ),
+    (
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "finalizers": ["a"]},
+         "spec": {"finalizers": ["kubernetes"]}},
+        {"metadata": {"finalizers": ["b"]}, "spec": {"finalizers": ["x"]}},
+    ),
+    (
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+         "spec": {"ports": [{"port": 80, "protocol": "TCP"}], "ipFamilies": ["IPv4"]}},
+        {"spec": {"ports": [{"port": 80, "protocol": "UDP", "name": "u"}, {"port": 29500}]}},
+    ),
+    (
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r"},
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]},
+        {"rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get"]}]},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("original", "patch"), KIND_CASES, ids=[case[0]["kind"] for case in KIND_CASES])
+def test_merge_keys_of_builtin_kinds_match_kubectl(
+    tmp_path: Path, original: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    assert strategic_merge_patch(original, patch, original["kind"]) == kubectl_patch(
+        tmp_path, original, patch
+    )
+
+
+JSON_PATCH_CASES: list[list[dict[str, Any]]] = [
+    [{"op": "add", "path": "/metadata/annotations/x", "value": "1"}],
+    [{"op": "replace", "path": "/data/missing", "value": "1"}],
+    [{"op": "remove", "path": "/data/missing"}],
+    [{"op": "add", "path": "/metadata/finalizers/-", "value": "z"}],
+    [{"op": "add", "path": "/metadata/finalizers/5", "value": "z"}],
+    [{"op": "add", "path": "/metadata/finalizers/-1", "value": "z"}],
+    [{"op": "remove", "path": "/metadata/finalizers/-1"}],
+    [{"op": "remove", "path": "/metadata/finalizers/-3"}],
+    [{"op": "test", "path": "/data/missing", "value": None}],
+    [{"op": "test", "path": "/data/k", "value": "w"}],
+    [{"op": "move", "from": "/data/k", "path": "/data/k2"}],
+    [{"op": "copy", "from": "/metadata/labels", "path": "/metadata/annotations"}],
+    [{"op": "add", "path": "/metadata/finalizers/01", "value": "z"}],
+    [{"op": "replace", "path": "/metadata/finalizers/2", "value": "z"}],
+]
+
+
+@pytest.mark.parametrize("ops", JSON_PATCH_CASES, ids=[json.dumps(ops[0]) for ops in JSON_PATCH_CASES])
+def test_json_patch_matches_kubectl(tmp_path: Path, ops: list[dict[str, Any]]) -> None:
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "labels": {"a": "1"}, "finalizers": ["x", "y"]},
+        "data": {"k": "v"},
+    }
+    source = tmp_path / "object.json"
+    source.write_text(json.dumps(configmap))
+    assert KUBECTL is not None
+    command = [
+        KUBECTL,
+        "patch",
+        "--local",
+        "-f",
+        str(source),
+        "--type",
+        "json",
+        "-p",
+        json.dumps(ops),
+        "-o",
+        "json",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        with pytest.raises(PatchError):
+            json_patch(configmap, ops)
+    else:
+        assert json_patch(configmap, ops) == json.loads(done.stdout)

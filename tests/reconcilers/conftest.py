@@ -24,7 +24,7 @@ from kubernetes_asyncio import config as k8s_config
 from kaito.controllers.client import JSON, KubeClient
 from kaito.controllers.errors import ConflictError, NotFoundError
 from kaito.controllers.manager import ControllerSetup, Manager
-from kaito.controllers.resource import CRDS, NAMESPACES
+from kaito.controllers.resource import CRDS, NAMESPACES, NODES
 from kaito.controllers.settings import ManagerSettings
 from kaito.localcluster.builtins import BuiltinControllers, BuiltinsConfig, ImageRuntime, NodeSpec
 from kaito.localcluster.cluster import ThreadedLocalCluster
@@ -82,6 +82,7 @@ class Cluster:
     builtins: BuiltinControllers
     kube: KubeClient
     api: k8s.ApiClient
+    created: list[str]
 
     @property
     def kubeconfig(self) -> Path:
@@ -96,7 +97,29 @@ class Cluster:
     async def namespace(self) -> str:
         name = f"w-{uuid.uuid4().hex[:8]}"
         await self.kube.create(NAMESPACES, {"metadata": {"name": name}})
+        self.created.append(name)
         return name
+
+    async def forget_namespaces(self) -> None:
+        """Remove what a test left (Workspaces, their NodeClaims and Nodes), finalizers and all, so later
+        tests' operators do not reconcile it."""
+        unfinalize = {"metadata": {"finalizers": None}}
+        while self.created:
+            ns = self.created.pop()
+            for ws in (await self.kube.list(WORKSPACES, ns)).get("items") or []:
+                with contextlib.suppress(NotFoundError):
+                    await self.kube.patch(WORKSPACES, ws["metadata"]["name"], unfinalize, namespace=ns)
+                    await self.kube.delete(WORKSPACES, ws["metadata"]["name"], ns)
+            selector = f"kaito.sh/workspacenamespace={ns}"
+            for claim in (await self.kube.list(NODECLAIMS, label_selector=selector)).get("items") or []:
+                with contextlib.suppress(NotFoundError):
+                    await self.kube.patch(NODECLAIMS, claim["metadata"]["name"], unfinalize)
+                    await self.kube.delete(NODECLAIMS, claim["metadata"]["name"])
+            for node in (await self.kube.list(NODES, label_selector=selector)).get("items") or []:
+                with contextlib.suppress(NotFoundError):
+                    await self.kube.delete(NODES, node["metadata"]["name"])
+            with contextlib.suppress(NotFoundError):
+                await self.kube.delete(NAMESPACES, ns)
 
     async def workspace(self, namespace: str, name: str) -> JSON | None:
         try:
@@ -142,7 +165,7 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     kube = KubeClient(api)
     try:
         await _install_crds(kube)
-        yield Cluster(threaded, builtins, kube, api)
+        yield Cluster(threaded, builtins, kube, api, [])
     finally:
         await api.close()
         await asyncio.to_thread(threaded.stop)
@@ -186,6 +209,12 @@ async def _leading(manager: Manager, run: asyncio.Task[int]) -> bool:
     if run.done():
         raise RuntimeError(f"operator exited early with {run.result()}")
     return manager.leading.is_set()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_up_after_each_test(cluster: Cluster) -> AsyncIterator[None]:
+    yield
+    await cluster.forget_namespaces()
 
 
 @pytest.fixture

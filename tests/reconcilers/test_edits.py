@@ -23,7 +23,9 @@ async def _pod_uids(cluster: Cluster, ns: str) -> list[str]:
     return sorted(p["metadata"]["uid"] for p in pods)
 
 
-async def test_adapter_edits_hot_load_and_other_edits_roll_out(cluster: Cluster, operator: WorkspaceSetup) -> None:
+async def test_adapter_edits_hot_load_and_other_edits_roll_out(
+    cluster: Cluster, operator: WorkspaceSetup
+) -> None:
     ns = await cluster.namespace()
     doc = load_example("inference/kaito_workspace_phi_3_with_adapters.yaml", ns, f"ad-{uuid.uuid4().hex[:6]}")
     await cluster.kube.create(WORKSPACES, doc)
@@ -62,7 +64,9 @@ async def test_adapter_edits_hot_load_and_other_edits_roll_out(cluster: Cluster,
         lambda: _revision_changed(cluster, ns, revision), "the revision annotation to follow the edit"
     )
     after = await cluster.kube.get(STATEFULSETS, NAME, ns)
-    assert after["metadata"]["generation"] == sts["metadata"]["generation"], "adapter edits must not roll pods"
+    assert after["metadata"]["generation"] == sts["metadata"]["generation"], (
+        "adapter edits must not roll pods"
+    )
     assert after["spec"]["template"] == sts["spec"]["template"]
     assert await _pod_uids(cluster, ns) == pods
 
@@ -75,7 +79,7 @@ async def test_adapter_edits_hot_load_and_other_edits_roll_out(cluster: Cluster,
 
     async def rolled() -> bool:
         current = await cluster.kube.get(STATEFULSETS, NAME, ns)
-        return current["metadata"]["generation"] > sts["metadata"]["generation"]
+        return bool(current["metadata"]["generation"] > sts["metadata"]["generation"])
 
     await eventually(rolled, "the StatefulSet template to change")
     runtime = parse_config((await cluster.kube.get(CONFIGMAPS, f"{NAME}-runtime", ns))["data"]["config.yaml"])

@@ -41,7 +41,9 @@ async def test_quota_failure_of_a_nodeclaim_shows_in_resource_ready(cluster: Clu
         await cluster.kube.create(WORKSPACES, doc)
         claims = await eventually(lambda: cluster.nodeclaims_of(ns, name), "a NodeClaim")
         claim = claims[0]
-        message = "Operation could not be completed as it results in exceeding approved standardNCFamily quota"
+        message = (
+            "Operation could not be completed as it results in exceeding approved standardNCFamily quota"
+        )
         claim["status"] = {
             "conditions": [
                 {"type": "Launched", "status": "False", "reason": "QuotaExceeded", "message": message,

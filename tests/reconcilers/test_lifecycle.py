@@ -7,8 +7,8 @@ import uuid
 import yaml
 
 from kaito.api.constants import FINALIZER
-from kaito.controllers.resource import CONFIGMAPS, NODES, PODS, SERVICES, STATEFULSETS, Resource
 from kaito.controllers.errors import NotFoundError
+from kaito.controllers.resource import CONFIGMAPS, NODES, PODS, SERVICES, STATEFULSETS, Resource
 from kaito.reconcilers import WorkspaceSetup
 from kaito.reconcilers.names import ANNOTATION_REVISION, WORKSPACES, nodeclaim_name
 from kaito.serving.adapter_spec import DesiredAdapters
@@ -19,7 +19,9 @@ from .conftest import Cluster, eventually, is_true, load_example
 WORKSPACES_V1ALPHA1 = Resource("kaito.sh", "v1alpha1", "workspaces", "Workspace")
 
 
-async def test_phi3_example_provisions_serves_and_cleans_up(cluster: Cluster, operator: WorkspaceSetup) -> None:
+async def test_phi3_example_provisions_serves_and_cleans_up(
+    cluster: Cluster, operator: WorkspaceSetup
+) -> None:
     ns = await cluster.namespace()
     label = f"phi-{uuid.uuid4().hex[:6]}"
     doc = load_example("inference/kaito_workspace_phi_3.yaml", ns, label)
@@ -69,7 +71,9 @@ async def test_phi3_example_provisions_serves_and_cleans_up(cluster: Cluster, op
     container = pod_spec["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["command"] == ["kaito", "serve", "--config", "/etc/kaito/runtime/config.yaml"]
-    assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in pod_spec["tolerations"]
+    assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in pod_spec[
+        "tolerations"
+    ]
     assert container["startupProbe"]["httpGet"] == {"path": "/health", "port": 5000}
 
     pods = (await cluster.kube.list(PODS, ns, label_selector=f"kaito.sh/workspace={name}"))["items"]

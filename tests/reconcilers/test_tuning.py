@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kaito.controllers.resource import JOBS
+from kaito.controllers.resource import JOBS, SECRETS
 from kaito.reconcilers import WorkspaceSettings
 from kaito.reconcilers.names import WORKSPACES
 
@@ -18,6 +18,7 @@ async def test_tuning_job_runs_and_its_success_is_reported(cluster: Cluster) -> 
     async with running_operator(cluster.kubeconfig, WorkspaceSettings(tuning_image="local/tune-ok")):
         ns = await cluster.namespace()
         doc = load_example("tuning/kaito_workspace_tuning_phi_3.yaml", ns, f"tune-{uuid.uuid4().hex[:6]}")
+        await _push_secret(cluster, ns)
         await cluster.kube.create(WORKSPACES, doc)
 
         async def succeeded() -> dict[str, Any] | None:
@@ -46,6 +47,7 @@ async def test_tuning_job_failure_is_reported(cluster: Cluster) -> None:
     async with running_operator(cluster.kubeconfig, WorkspaceSettings(tuning_image="local/tune-fail")):
         ns = await cluster.namespace()
         doc = load_example("tuning/kaito_workspace_tuning_phi_3.yaml", ns, f"tunef-{uuid.uuid4().hex[:6]}")
+        await _push_secret(cluster, ns)
         await cluster.kube.create(WORKSPACES, doc)
 
         async def failed() -> dict[str, Any] | None:
@@ -57,3 +59,12 @@ async def test_tuning_job_failure_is_reported(cluster: Cluster) -> None:
         ws = await cluster.workspace(ns, NAME)
         assert ws is not None
         assert ws["status"]["state"] == "Failed"
+
+
+async def _push_secret(cluster: Cluster, ns: str) -> None:
+    secret = {
+        "metadata": {"name": "myregistry-push-secret", "namespace": ns},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": "e30="},
+    }
+    await cluster.kube.create(SECRETS, secret)

@@ -8,7 +8,9 @@ import pytest
 
 from kaito.presets import get_preset, get_sku, plan
 from kaito.serving.config import ConfigError, RuntimeConfig, dump_config, load_config, parse_config
-from kaito.serving.plan_config import runtime_config, shipped_chat_template
+from kaito.serving.engine_args import build_engine_args, shipped_chat_template
+from kaito.serving.gpus import CPU_ONLY
+from kaito.serving.plan_config import runtime_config
 
 
 def test_minimal_config_fills_defaults() -> None:
@@ -53,13 +55,18 @@ def test_plan_round_trips_through_the_configmap_yaml(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(dump_config(config))
     loaded = load_config(tmp_path / "config.yaml")
     assert loaded == config
-    assert loaded.model.chat_template == str(shipped_chat_template("falcon-instruct"))
+    assert loaded.model.chat_template == "falcon-instruct"
+    args = build_engine_args(loaded, CPU_ONLY)
+    assert args["chat-template"] == str(shipped_chat_template("falcon-instruct"))
+    assert "User:" in shipped_chat_template("falcon-instruct").read_text()
     assert loaded.plan.max_model_len == sized.max_model_len
 
 
 def test_unknown_shipped_template_is_refused() -> None:
-    with pytest.raises(ValueError, match="no chat template"):
+    with pytest.raises(ConfigError, match="no chat template"):
         shipped_chat_template("nope")
+    inline = RuntimeConfig.model_validate({"model": {"name": "m", "path": "/m", "chatTemplate": "{{ x }}"}})
+    assert build_engine_args(inline, CPU_ONLY)["chat-template"] == "{{ x }}"
 
 
 def test_model_revision_only_for_hub_ids() -> None:

@@ -47,8 +47,8 @@ CASES: list[tuple[str, Manifest, str, str, str]] = [
     ("name-digit-first", changed(inference(), "metadata.name", "3phi"), "metadata.name", FIELD_INVALID, "start with a letter"),
     ("generate-name-long", changed(removed(inference(), "metadata.name"), "metadata", {"generateName": "g" * 50}),
      "metadata.generateName", FIELD_TOO_LONG, "generated name fits"),
-    ("both-modes", _both_modes(), "", FIELD_INVALID, "set exactly one of `inference`, `tuning`"),
-    ("no-mode", removed(inference(), "inference"), "", FIELD_INVALID, "set exactly one of `inference`, `tuning`"),
+    ("both-modes", _both_modes(), "inference", FIELD_INVALID, "set exactly one of `inference`, `tuning`"),
+    ("no-mode", removed(inference(), "inference"), "inference", FIELD_INVALID, "set exactly one of `inference`, `tuning`"),
     ("unknown-sku", changed(inference(), "resource.instanceType", "Standard_NC6s_v4"), "resource.instanceType",
      FIELD_NOT_SUPPORTED, "did you mean Standard_NC6s_v3"),
     ("gpu-too-small", changed(inference(), "inference.preset.name", "phi-4"), "resource.instanceType",
@@ -153,7 +153,7 @@ CASES: list[tuple[str, Manifest, str, str, str]] = [
     ("unknown-field", changed(inference(), "resource.gpus", 2), "resource.gpus", FIELD_UNKNOWN, "unknown field"),
     ("missing-selector", removed(inference(), "resource.labelSelector"), "resource.labelSelector", FIELD_REQUIRED,
      "required field is missing"),
-    ("replicas-on-tuning", changed(tuning(), "spec", {"replicas": 2}), "", FIELD_INVALID,
+    ("replicas-on-tuning", changed(tuning(), "spec", {"replicas": 2}), "spec.replicas", FIELD_INVALID,
      "inference Workspaces only"),
 ]  # fmt: skip
 
@@ -223,3 +223,13 @@ def test_not_an_object() -> None:
 def test_public_urls_and_hostnames_pass() -> None:
     for url in ("https://huggingface.co/d.parquet", "http://8.8.8.8/x", "https://[2606:4700::1111]/x"):
         assert validate_workspace(changed(tuning(), "tuning.input.urls", [url])) == [], url
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=lambda s: s["metadata"]["name"])
+def test_parsed_models_are_validated_like_their_manifests(seed: Manifest) -> None:
+    """The reconciler passes Workspace models, not dicts."""
+    from kaito.api import Workspace
+
+    assert validate_workspace(Workspace.model_validate(seed)) == []
+    broken = Workspace.model_validate(changed(seed, "metadata.name", "x" * 60))
+    assert [i.field for i in validate_workspace(broken)] == ["metadata.name"]

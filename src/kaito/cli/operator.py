@@ -151,7 +151,7 @@ def webhook_settings(args: argparse.Namespace) -> Any:
             "webhook_service_namespace": "service_namespace",
             "webhook_secret_name": "secret_name",
             "webhook_url_host": "url_host",
-            "webhook_register": "register",
+            "webhook_register": "register_configs",
             "allow_private_urls": "allow_private_urls",
         },
     )

@@ -129,18 +129,18 @@ class Manager:
 
     async def _run(self, stop: asyncio.Event) -> int:
         settings = self.settings
-        await self.connect()
-        for setup in self.setups:
-            self._log.info("setting up controller", controller=setup.name)
-            await setup.setup(self)
-        self.health = HealthServer(settings.bind_address, ready=lambda: self.ready)
-        await self.health.start()
-        self._log.info("serving health and metrics", port=self.health.port)
         stop_wait = asyncio.create_task(stop.wait(), name="manager stop")
         exit_code = EXIT_OK
         hold: asyncio.Task[None] | None = None
         workers: list[asyncio.Task[None]] = []
         try:
+            await self.connect()
+            for setup in self.setups:
+                self._log.info("setting up controller", controller=setup.name)
+                await setup.setup(self)
+            self.health = HealthServer(settings.bind_address, ready=lambda: self.ready)
+            await self.health.start()
+            self._log.info("serving health and metrics", port=self.health.port)
             self.informers.start()
             synced = asyncio.create_task(self.informers.wait_for_sync(settings.sync_timeout))
             await asyncio.wait({synced, stop_wait}, return_when=asyncio.FIRST_COMPLETED)

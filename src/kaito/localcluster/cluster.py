@@ -164,7 +164,8 @@ class LocalCluster:
             self._runner = None
 
     async def stop(self) -> None:
-        if not self._running:
+        """Stop components, control loops and serving; save the snapshot. Safe after a failed start."""
+        if not self._running and self._runner is None:
             return
         self._running = False
         for component in reversed(self.components):

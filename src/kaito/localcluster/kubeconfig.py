@@ -61,7 +61,9 @@ def build_kubeconfig(
 ) -> Kubeconfig:
     ca_data = base64.b64encode(ca_pem).decode() if ca_pem else None
     return Kubeconfig(
-        clusters=[_NamedCluster(name=name, cluster=_Cluster(server=server, certificate_authority_data=ca_data))],
+        clusters=[
+            _NamedCluster(name=name, cluster=_Cluster(server=server, certificate_authority_data=ca_data))
+        ],
         users=[_NamedUser(name=name, user=_User(token=token))],
         contexts=[_NamedContext(name=name, context=_Context(cluster=name, user=name))],
         current_context=name,

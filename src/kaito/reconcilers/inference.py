@@ -39,8 +39,8 @@ from kaito.reconcilers.runtime_config import (
 from kaito.reconcilers.settings import WorkspaceSettings
 
 TORCHRUN_PORT: Final = 29500
-CONTAINER_NAME: Final = "inference"
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
+CONTAINER_NAME: Final = "inference"
 POD_INDEX_LABEL: Final = "apps.kubernetes.io/pod-index"
 PROBE_PERIOD_S: Final = 10
 
@@ -49,12 +49,12 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class WorkloadShape:
-    """How many pods, with how many GPUs each, on which nodes, and how long the engine may take to start."""
+    """How many pods, with how many GPUs each, and how long the engine may take to start."""
 
     pods: int
     gpus_per_pod: int
     multi_node: bool
-    node_names: tuple[str, ...]
+    byo_nodes: tuple[str, ...]
     startup_budget_s: int
 
 
@@ -65,10 +65,34 @@ def gpu_tolerations() -> list[JSON]:
     ]
 
 
-def node_affinity(node_names: tuple[str, ...]) -> JSON:
-    """Pin pods to the nodes chosen for this Workspace."""
-    term = {"matchExpressions": [{"key": HOSTNAME_LABEL, "operator": "In", "values": sorted(node_names)}]}
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+def node_affinity(workspace: Workspace, byo_nodes: tuple[str, ...]) -> JSON:
+    """Nodes matching the labelSelector that are either the chosen bring-your-own nodes (by hostname) or
+    nodes provisioned for this Workspace (by its labels, which its NodeClaims stamp on them).
+
+    The provisioned term names no node, so scaling (more NodeClaims) leaves the pod template, and so the
+    running replicas, untouched; only a change in the set of bring-your-own nodes rolls the pods.
+    """
+    selector = workspace.resource.label_selector
+    base: list[JSON] = [
+        {"key": key, "operator": "In", "values": [value]}
+        for key, value in sorted((selector.match_labels or {}).items())
+    ]
+    for requirement in selector.match_expressions or []:
+        expression: JSON = {"key": requirement.key, "operator": requirement.operator.value}
+        if requirement.values:
+            expression["values"] = list(requirement.values)
+        base.append(expression)
+    terms: list[JSON] = []
+    if byo_nodes:
+        hostnames = {"key": HOSTNAME_LABEL, "operator": "In", "values": sorted(byo_nodes)}
+        terms.append({"matchExpressions": [*base, hostnames]})
+    if workspace.resource.instance_type:
+        owned = [
+            {"key": key, "operator": "In", "values": [value]}
+            for key, value in sorted(workspace_labels(workspace).items())
+        ]
+        terms.append({"matchExpressions": [*base, *owned]})
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
 
 
 def services(workspace: Workspace, *, multi_node: bool) -> list[JSON]:
@@ -201,7 +225,7 @@ def preset_pod_template(
         "containers": [container],
         "volumes": volumes,
         "tolerations": gpu_tolerations(),
-        "affinity": node_affinity(shape.node_names),
+        "affinity": node_affinity(workspace, shape.byo_nodes),
         "terminationGracePeriodSeconds": 30,
     }
     if pull_secrets:
@@ -223,8 +247,8 @@ def custom_pod_template(workspace: Workspace, shape: WorkloadShape) -> JSON:
     metadata["labels"] = {**(metadata.get("labels") or {}), **workspace_labels(workspace)}
     spec = template.setdefault("spec", {})
     spec["tolerations"] = [*(spec.get("tolerations") or []), *gpu_tolerations()]
-    if "affinity" not in spec and shape.node_names:
-        spec["affinity"] = node_affinity(shape.node_names)
+    if "affinity" not in spec:
+        spec["affinity"] = node_affinity(workspace, shape.byo_nodes)
     return template
 
 

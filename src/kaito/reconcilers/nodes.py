@@ -57,6 +57,11 @@ class NodeFacts(BaseModel):
             == workspace.metadata.namespace
         )
 
+    @property
+    def provisioned(self) -> bool:
+        """Whether the node came from some Workspace's NodeClaim."""
+        return LABEL_WORKSPACE in self.labels
+
     def gpu_facts(self) -> GpuFacts | None:
         try:
             return GpuFacts.from_node_labels(self.labels)

@@ -81,6 +81,7 @@ class Placement:
     """The nodes chosen (ready to run on) and the NodeClaims still to create; `waiting` says why not yet."""
 
     chosen: list[str] = field(default_factory=list)
+    byo: list[str] = field(default_factory=list)
     to_create: list[NodeClaim] = field(default_factory=list)
     claims: list[str] = field(default_factory=list)
     waiting_reason: str = ""
@@ -109,14 +110,19 @@ def place(
             for n in candidates
             if fits_instance_type(n, instance_type, sizing.gpus_per_pod, sku.gpu.memory_mib)
         ]
-    candidates = [n for n in candidates if n.allocatable_gpus >= sizing.gpus_per_pod]
+    # Nodes provisioned for another Workspace are its own, even when they match this selector.
+    candidates = [
+        n
+        for n in candidates
+        if n.allocatable_gpus >= sizing.gpus_per_pod and (n.provisioned_for(workspace) or not n.provisioned)
+    ]
     previous = set(workspace.status.worker_nodes) if workspace.status else set()
     candidates.sort(key=lambda n: n.name not in previous)  # stable: keeps the preferred/name order within
     byo = [n.name for n in candidates if not n.provisioned_for(workspace)][:target]
     own = [n.name for n in candidates if n.provisioned_for(workspace)]
     needed = target - len(byo) if instance_type else 0
     names = [nodeclaim_name(workspace.metadata.namespace, workspace.metadata.name, i) for i in range(needed)]
-    placement = Placement(claims=names)
+    placement = Placement(claims=names, byo=byo)
     placement.to_create = [
         build_nodeclaim(workspace, i, instance_type, sizing.disk_gib, settings)
         for i, name in enumerate(names)

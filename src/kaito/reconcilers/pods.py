@@ -56,6 +56,8 @@ def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
                 reason = "OOMKilled"
             message = waiting.get("message") or last.get("message") or ""
             return PodProblem(name, reason, f"container {container.get('name')}: {message}".strip())
+        if reason == "ContainerCreating" and waiting.get("message"):
+            return PodProblem(name, reason, f"container {container.get('name')}: {waiting['message']}")
         terminated = (container.get("state") or {}).get("terminated") or {}
         if terminated.get("reason") == "OOMKilled":
             return PodProblem(name, "OOMKilled", f"container {container.get('name')} ran out of memory")

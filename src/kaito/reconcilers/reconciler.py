@@ -109,19 +109,26 @@ class WorkspaceReconciler:
         if workspace.metadata.deletion_timestamp is not None:
             return await self._finalize(workspace, obj)
         builder = StatusBuilder(workspace)
-        result = await self._converge(workspace, obj, builder)
-        await write_status(self.client, obj, builder)
+        result, latest = await self._converge(workspace, obj, builder)
+        await write_status(self.client, latest, builder)
         self.states.observe(request, builder.status.state or "", workspace.preset_name or "custom")
         return result
 
-    async def _converge(self, workspace: Workspace, obj: Obj, builder: StatusBuilder) -> Result | None:
+    async def _converge(
+        self, workspace: Workspace, obj: Obj, builder: StatusBuilder
+    ) -> tuple[Result | None, Obj]:
+        """Bring the world towards the Workspace; returns the result and the newest copy of the object
+        (after the finalizer/revision write), so the status write does not start from a stale version."""
         issues = blocking_issues(workspace)
         if issues:
             reason, message = summarize(issues)
             builder.fail(reason, message)
             self._event(obj, "Warning", reason, message)
-            return None
+            return None, obj
         obj = await self._stamp(workspace, obj)
+        return await self._place_and_run(workspace, obj, builder), obj
+
+    async def _place_and_run(self, workspace: Workspace, obj: Obj, builder: StatusBuilder) -> Result | None:
         user: UserInferenceConfig | None = None
         inference = workspace.inference
         if inference is not None and inference.config and inference.preset is not None:

@@ -20,7 +20,7 @@ class WorkspaceSettings(BaseSettings):
     | default_storage_class | `KAITO_DEFAULT_STORAGE_CLASS` | `""` (the cluster default) |
     | node_class_group/kind/name | `KAITO_NODE_CLASS_*` | `karpenter.azure.com` / `AKSNodeClass` / `default` |
     | template_disk_gib | `KAITO_TEMPLATE_DISK_GIB` | 100 (node disk for custom pod templates) |
-    | workers | `KAITO_WORKSPACE_WORKERS` | 4 |
+    | workspace_workers | `KAITO_WORKSPACE_WORKERS` | 16 (concurrent reconciles; mostly API waits) |
     """
 
     model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore", populate_by_name=True)
@@ -33,7 +33,7 @@ class WorkspaceSettings(BaseSettings):
     node_class_kind: str = "AKSNodeClass"
     node_class_name: str = "default"
     template_disk_gib: int = Field(default=100, ge=1)
-    workspace_workers: int = Field(default=4, ge=1, le=64)
+    workspace_workers: int = Field(default=16, ge=1, le=256)
     # Seconds of startup budget per GiB of weights (download + load), on top of a fixed base.
     startup_base_s: int = Field(default=600, ge=30)
     startup_s_per_weight_gib: int = Field(default=30, ge=0)

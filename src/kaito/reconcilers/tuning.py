@@ -61,7 +61,7 @@ def _secret_volume(name: str, secret: str) -> JSON:
 
 
 def tuning_job(
-    workspace: Workspace, plan: Plan, node_names: tuple[str, ...], settings: WorkspaceSettings
+    workspace: Workspace, plan: Plan, byo_nodes: tuple[str, ...], settings: WorkspaceSettings
 ) -> JSON:
     """One pod on one GPU node: fetch the data, train, publish the adapter."""
     assert workspace.tuning is not None
@@ -134,7 +134,7 @@ def tuning_job(
         ],
         "volumes": volumes,
         "tolerations": gpu_tolerations(),
-        "affinity": node_affinity(node_names),
+        "affinity": node_affinity(workspace, byo_nodes),
     }
     if settings.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -70,9 +71,11 @@ class Children:
         self.statefulsets = ChildWriter(client, STATEFULSETS, caches.statefulsets)
         self.jobs = ChildWriter(client, JOBS, caches.jobs)
 
-    async def _ensure(self, writer: ChildWriter, desired: dict[str, Any], owner: Obj, **kw: Any) -> Obj:
+    async def _ensure(
+        self, writer: ChildWriter, desired: dict[str, Any], owner: Obj, *, event: bool = False, **kw: Any
+    ) -> Obj:
         written, action = await writer.ensure(desired, owner, **kw)
-        if action:
+        if action and event:
             kind, name = desired["kind"], desired["metadata"]["name"]
             self.event(owner, "Normal", f"{kind}{action.capitalize()}", f"{action} {kind} {name}")
         return written
@@ -93,29 +96,31 @@ class Children:
             pods=sizing.plan.nodes if multi and sizing.plan else sizing.target_nodes,
             gpus_per_pod=sizing.gpus_per_pod,
             multi_node=multi,
-            node_names=tuple(placement.chosen),
+            byo_nodes=tuple(placement.byo),
             startup_budget_s=startup_budget_s(self.settings, preset.weights_gib if preset else 0.0),
         )
+        writes = []
         if preset is not None and sizing.plan is not None:
             runtime = to_yaml(runtime_config(workspace, preset, sizing.plan, multi_node=multi, user=user))
-            await self._ensure(
-                self.configmaps,
-                configmap(workspace, runtime_configmap_name(workspace), RUNTIME_CONFIG_KEY, runtime),
-                owner,
-            )
+            runtime_cm = configmap(workspace, runtime_configmap_name(workspace), RUNTIME_CONFIG_KEY, runtime)
             # Adapter-only edits change only this ConfigMap: the pods hot-load them, nothing restarts.
             adapters = to_yaml(desired_adapters(workspace))
-            await self._ensure(
-                self.configmaps,
-                configmap(workspace, adapters_configmap_name(workspace), ADAPTERS_KEY, adapters),
-                owner,
-            )
+            adapters_cm = configmap(workspace, adapters_configmap_name(workspace), ADAPTERS_KEY, adapters)
+            writes += [
+                self._ensure(self.configmaps, runtime_cm, owner),
+                self._ensure(self.configmaps, adapters_cm, owner),
+            ]
             template = build.preset_pod_template(workspace, shape, self.settings, stable_hash(runtime))
         else:
             template = build.custom_pod_template(workspace, shape)
-        for service in build.services(workspace, multi_node=multi):
-            await self._ensure(self.services, service, owner)
-        await self._ensure(self.statefulsets, build.statefulset(workspace, shape, template), owner)
+        writes += [
+            self._ensure(self.services, service, owner)
+            for service in build.services(workspace, multi_node=multi)
+        ]
+        workload = build.statefulset(workspace, shape, template)
+        writes.append(self._ensure(self.statefulsets, workload, owner, event=True))
+        # Independent objects: written concurrently (the kubelet waits for the ConfigMaps if it must).
+        await asyncio.gather(*writes)
 
         labels = workspace_labels(workspace)
         pods = self.caches.pods.store.select({"matchLabels": labels}, workspace.metadata.namespace)
@@ -146,8 +151,8 @@ class Children:
         )
         # A tuning run is one-shot: its Job is never rewritten once created.
         job = await self._ensure(
-            self.jobs, tuning_job(workspace, sizing.plan, tuple(placement.chosen), self.settings), owner,
-            update=False,
+            self.jobs, tuning_job(workspace, sizing.plan, tuple(placement.byo), self.settings), owner,
+            update=False, event=True,
         )  # fmt: skip
         cached = self.jobs.cached(workspace.metadata.namespace, job["metadata"]["name"])
         outcome = job_outcome(thaw(cached) if cached is not None else job)

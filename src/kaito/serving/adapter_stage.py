@@ -9,10 +9,11 @@ import shutil
 import uuid
 from pathlib import Path
 
-from kaito.oci.auth import Keychain
-from kaito.oci.client import RegistryClient
+from kaito.oci.auth import AuthError, Keychain
+from kaito.oci.client import RegistryClient, RegistryError
 from kaito.oci.image import pull_files
-from kaito.oci.reference import parse_reference
+from kaito.oci.layers import LayerError
+from kaito.oci.reference import InvalidReferenceError, parse_reference
 from kaito.serving.adapter_spec import DesiredAdapter
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -114,11 +115,6 @@ class AdapterStager:
         return final
 
     async def _pull(self, adapter: DesiredAdapter, image_text: str, dest: Path) -> None:
-        from kaito.oci.auth import AuthError
-        from kaito.oci.client import RegistryError
-        from kaito.oci.layers import LayerError
-        from kaito.oci.reference import InvalidReferenceError
-
         try:
             image = parse_reference(image_text)
             keychain = await asyncio.to_thread(self._keychain, adapter)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from kaito.serving.config import ConfigError, RuntimeConfig
@@ -12,6 +14,21 @@ from kaito.serving.gpus import GpuInventory
 RESERVED = frozenset({"model", "served-model-name", "host", "port"})
 
 EngineArgs = dict[str, Any]
+
+
+def shipped_chat_template(name: str) -> Path:
+    """The path of a chat template kaito ships (`chat_templates/<name>.jinja` in this package)."""
+    path = Path(str(resources.files("kaito.serving").joinpath("chat_templates", f"{name}.jinja")))
+    if not path.is_file():
+        raise ConfigError(f"model.chatTemplate: kaito ships no chat template named {name!r}")
+    return path
+
+
+def resolve_chat_template(value: str) -> str:
+    """A file path or inline Jinja passes through; a bare name (`falcon-instruct`) is a shipped template."""
+    if "/" in value or "{" in value or value.endswith(".jinja"):
+        return value
+    return str(shipped_chat_template(value))
 
 
 def flag_name(key: str) -> str:
@@ -73,7 +90,7 @@ def plan_engine_args(config: RuntimeConfig, gpus: GpuInventory) -> EngineArgs:
         args["max-cpu-loras"] = max(config.adapters.max_cpu_loras, config.adapters.max_loras)
         args["max-lora-rank"] = config.adapters.max_lora_rank
     if model.chat_template:
-        args["chat-template"] = model.chat_template
+        args["chat-template"] = resolve_chat_template(model.chat_template)
     if model.tool_call_parser:
         args["enable-auto-tool-choice"] = True
         args["tool-call-parser"] = model.tool_call_parser

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from kaito.presets.catalog import ModelPreset
@@ -18,14 +16,6 @@ from kaito.serving.config import (
 )
 
 DEFAULT_WEIGHTS_DIR = "/workspace/weights"
-
-
-def shipped_chat_template(name: str) -> Path:
-    """The path of a chat template kaito ships (`chat_templates/<name>.jinja` in this package)."""
-    path = Path(str(resources.files("kaito.serving").joinpath("chat_templates", f"{name}.jinja")))
-    if not path.is_file():
-        raise ValueError(f"kaito ships no chat template named {name!r}")
-    return path
 
 
 def runtime_config(
@@ -53,7 +43,7 @@ def runtime_config(
             name=preset.name,
             path=path,
             revision=None if path.startswith("/") else preset.revision,
-            chat_template=str(shipped_chat_template(hints.chat_template)) if hints.chat_template else None,
+            chat_template=hints.chat_template,
             tool_call_parser=hints.tool_call_parser,
             reasoning_parser=hints.reasoning_parser,
         ),

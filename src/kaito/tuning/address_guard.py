@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from kaito.validation.urls import METADATA_ADDRESSES, METADATA_HOSTS, IPAddress, address_problem, literal_address
+from kaito.validation.urls import (
+    METADATA_ADDRESSES,
+    METADATA_HOSTS,
+    IPAddress,
+    address_problem,
+    literal_address,
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (host, port, family) -> [(family, address)]: what the system resolver answers.

@@ -158,13 +158,13 @@ class TuningParameters(BaseModel):
     dataset: DatasetSection
 
 
-SECTION_FIELDS: dict[str, str] = {
-    "ModelConfig": "model",
-    "QuantizationConfig": "quantization",
-    "LoraConfig": "lora",
-    "TrainingArguments": "training",
-    "DataCollator": "collator",
-    "DatasetConfig": "dataset",
+SECTION_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "ModelConfig": ("model", ModelSection),
+    "QuantizationConfig": ("quantization", QuantizationSection),
+    "LoraConfig": ("lora", LoraSection),
+    "TrainingArguments": ("training", TrainingSection),
+    "DataCollator": ("collator", DataCollatorSection),
+    "DatasetConfig": ("dataset", DatasetSection),
 }
 
 
@@ -210,10 +210,8 @@ def build_parameters(
 ) -> TuningParameters:
     """Merge the user's sections over the defaults for `job.method` and the model `architecture`."""
     values: dict[str, Any] = {}
-    for section, field in SECTION_FIELDS.items():
+    for section, (field, model) in SECTION_MODELS.items():
         given = sections.get(section) or {}
-        model = TuningParameters.model_fields[field].annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
         try:
             values[field] = model.model_validate(given)
         except ValidationError as err:

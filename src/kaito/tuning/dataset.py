@@ -136,7 +136,9 @@ def _pick(columns: Iterable[str], candidates: Sequence[str], chosen: str | None,
     present = set(columns)
     if chosen is not None:
         if chosen not in present:
-            raise DatasetError(f"the {what} column {chosen!r} is not in the data (columns: {sorted(present)})")
+            raise DatasetError(
+                f"the {what} column {chosen!r} is not in the data (columns: {sorted(present)})"
+            )
         return chosen
     return next((name for name in candidates if name in present), None)
 

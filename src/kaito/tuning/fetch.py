@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
 import structlog
 
-from kaito.tuning.address_guard import AddressPolicy, ForbiddenAddressError, GuardedResolver, Lookup, check_url
+from kaito.tuning.address_guard import (
+    AddressPolicy,
+    ForbiddenAddressError,
+    GuardedResolver,
+    Lookup,
+    check_url,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +51,7 @@ class _Transient(RuntimeError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    policy: AddressPolicy = AddressPolicy()
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
     max_bytes: int = DEFAULT_MAX_BYTES
     attempts: int = 3
     backoff_seconds: float = 1.0
@@ -66,15 +72,14 @@ def _target_name(url: str, content_type: str, index: int) -> str:
     return f"{index:03d}-{name}"
 
 
-def check_content(path: Path, url: str) -> None:
-    """The file's first bytes must match its format (an HTML error page saved as data.csv fails here)."""
+def check_content(path: Path, url: str, suffix: str) -> None:
+    """The file's bytes must match its format `suffix` (an HTML error page saved as data.csv fails here)."""
     with path.open("rb") as handle:
         head = handle.read(4096)
         handle.seek(max(0, path.stat().st_size - 4))
         tail = handle.read(4)
     if not head:
         raise FetchError(f"{url}: the download is empty")
-    suffix = path.suffix.lower()
     if suffix == ".parquet":
         if not (head.startswith(b"PAR1") and tail == b"PAR1"):
             raise FetchError(f"{url}: not a parquet file (no PAR1 magic)")
@@ -123,12 +128,14 @@ async def _download_once(
                     async for chunk in response.content.iter_chunked(CHUNK):
                         size += len(chunk)
                         if size > settings.max_bytes:
-                            raise FetchError(f"{current}: larger than the limit of {settings.max_bytes} bytes")
+                            raise FetchError(
+                                f"{current}: larger than the limit of {settings.max_bytes} bytes"
+                            )
                         await asyncio.to_thread(out.write, chunk)
                 finally:
                     out.close()
                 try:
-                    await asyncio.to_thread(check_content, partial, current)
+                    await asyncio.to_thread(check_content, partial, current, target.suffix.lower())
                 except FetchError:
                     partial.unlink(missing_ok=True)
                     raise
@@ -143,11 +150,13 @@ async def _download_once(
 async def download_urls(
     urls: list[str], dest_dir: Path, settings: FetchSettings, lookup: Lookup | None = None
 ) -> list[Path]:
-    """Download every URL into `dest_dir` (checked, retried); FetchError / ForbiddenAddressError on failure."""
+    """Download every URL into `dest_dir`, checked and retried; raises FetchError / ForbiddenAddressError."""
     for url in urls:
         check_url(url, settings.policy)  # refuse before any network traffic at all
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    resolver = GuardedResolver(settings.policy) if lookup is None else GuardedResolver(settings.policy, lookup)
+    await asyncio.to_thread(dest_dir.mkdir, parents=True, exist_ok=True)
+    resolver = (
+        GuardedResolver(settings.policy) if lookup is None else GuardedResolver(settings.policy, lookup)
+    )
     connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds, sock_connect=30)
     written = []

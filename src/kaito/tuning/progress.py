@@ -17,11 +17,15 @@ class TuningMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.step = Gauge("kaito_tuning_step", "Optimizer steps completed.", registry=registry)
-        self.max_steps = Gauge("kaito_tuning_max_steps", "Optimizer steps the run will take.", registry=registry)
+        self.max_steps = Gauge(
+            "kaito_tuning_max_steps", "Optimizer steps the run will take.", registry=registry
+        )
         self.loss = Gauge("kaito_tuning_loss", "Training loss at the last logged step.", registry=registry)
         self.eval_loss = Gauge("kaito_tuning_eval_loss", "Loss on the held-out split.", registry=registry)
         self.epoch = Gauge("kaito_tuning_epoch", "Epochs completed (fractional).", registry=registry)
-        self.eta = Gauge("kaito_tuning_eta_seconds", "Estimated seconds until training ends.", registry=registry)
+        self.eta = Gauge(
+            "kaito_tuning_eta_seconds", "Estimated seconds until training ends.", registry=registry
+        )
         self.learning_rate = Gauge("kaito_tuning_learning_rate", "Current learning rate.", registry=registry)
         self.completed = Gauge("kaito_tuning_completed", "1 once the adapter is saved.", registry=registry)
 

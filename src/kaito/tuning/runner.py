@@ -8,6 +8,7 @@ A rerun that finds a complete adapter (a Job retry after a failed push) skips st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,7 +19,13 @@ import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import BaseModel, ValidationError
 
-from kaito.tuning.config import JobConfig, TuningParameters, build_parameters, read_job_config, read_user_sections
+from kaito.tuning.config import (
+    JobConfig,
+    TuningParameters,
+    build_parameters,
+    read_job_config,
+    read_user_sections,
+)
 from kaito.tuning.dataset import load_examples
 from kaito.tuning.images import push_adapter_image
 from kaito.tuning.lora_targets import architecture_of
@@ -88,7 +95,9 @@ def _publish_files(staging: Path, output_dir: Path, marker: CompletionMarker) ->
     scratch.replace(output_dir / COMPLETION_MARKER)
 
 
-def train_to_output(job: JobConfig, params: TuningParameters, model_path: str, tracker: ProgressTracker) -> CompletionMarker:
+def train_to_output(
+    job: JobConfig, params: TuningParameters, model_path: str, tracker: ProgressTracker
+) -> CompletionMarker:
     """Train on the data directory and place the adapter and its marker in the output directory."""
     from kaito.tuning.train import train_adapter  # torch, transformers, peft: only when training
 
@@ -153,7 +162,5 @@ def run_tune(options: TuneOptions) -> CompletionMarker:
 def report_failure(message: str) -> None:
     """Log the reason, and leave it where Kubernetes shows it in the pod status (termination message)."""
     log.error("tuning failed", error=message)
-    try:
+    with contextlib.suppress(OSError):
         TERMINATION_LOG.write_text(message[:4000])
-    except OSError:
-        pass

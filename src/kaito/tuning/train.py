@@ -1,10 +1,11 @@
-"""LoRA / QLoRA training with transformers + peft: load the base model, train on the examples, save the adapter.
+"""LoRA / QLoRA training with transformers + peft: load the base model, train on examples, save the adapter.
 
 Imports torch, transformers and peft (the `tuning` extra); nothing else in `kaito.tuning` needs them.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,7 +15,14 @@ from typing import Any
 import structlog
 import torch
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from kaito.tuning.config import TuningParameters
 from kaito.tuning.dataset import Example, render_text, split
@@ -73,7 +81,9 @@ def _compute_dtype(params: TuningParameters, cuda: bool) -> torch.dtype:
     return dtype
 
 
-def _load_model(params: TuningParameters, model_path: str, revision: str, cuda: bool, dtype: torch.dtype) -> Any:
+def _load_model(
+    params: TuningParameters, model_path: str, revision: str, cuda: bool, dtype: torch.dtype
+) -> Any:
     section = params.model
     kwargs: dict[str, Any] = {
         "dtype": dtype,
@@ -153,7 +163,9 @@ class _ProgressCallback(TrainerCallback):  # type: ignore[misc]
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.tracker.begin(state.max_steps, state.global_step)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
+    ) -> None:
         values = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
         self.tracker.record(state.global_step, state.max_steps, state.epoch, values)
 
@@ -190,6 +202,13 @@ def _training_arguments(params: TuningParameters, workdir: str, cuda: bool, dtyp
         raise TuningError(f"training_config.TrainingArguments: {err}") from err
 
 
+def _name_base_model(config_file: Path, base_model_id: str) -> None:
+    """Record the preset's model id rather than the local path it was loaded from."""
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_model_id
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
 def train_adapter(
     params: TuningParameters,
     examples: list[Example],
@@ -215,7 +234,9 @@ def train_adapter(
         tokenizer.pad_token = tokenizer.eos_token
     model = _load_model(params, model_path, revision, cuda, dtype)
     with tempfile.TemporaryDirectory(prefix="kaito-trainer-") as workdir:
-        return _train(params, examples, model, tokenizer, workdir, adapter_dir, tracker, base_model_id, started)
+        return _train(
+            params, examples, model, tokenizer, workdir, adapter_dir, tracker, base_model_id, started
+        )
 
 
 def _train(
@@ -261,6 +282,7 @@ def _train(
         data_collator=CausalCollator(tokenizer.pad_token_id, params.collator.pad_to_multiple_of),
         callbacks=[_ProgressCallback(tracker)],
     )
+    trainer.remove_callback(PrinterCallback)  # progress is logged as structured lines instead
     log.info(
         "training",
         method=params.method,
@@ -276,10 +298,10 @@ def _train(
         eval_loss = float(metrics["eval_loss"])
         tracker.record(trainer.state.global_step, trainer.state.max_steps, trainer.state.epoch,
                        {"eval_loss": eval_loss})  # fmt: skip
-    if base_model_id:
-        model.peft_config["default"].base_model_name_or_path = base_model_id
     adapter_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(adapter_dir), safe_serialization=True)
+    if base_model_id:
+        _name_base_model(adapter_dir / "adapter_config.json", base_model_id)
     tracker.finish(trainer.state.global_step)
     return TrainingResult(
         steps=trainer.state.global_step,

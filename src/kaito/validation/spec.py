@@ -3,7 +3,7 @@ tuning."""
 
 from __future__ import annotations
 
-from kaito.api import AdapterSpec, LabelSelector, PresetSpec, ResourceSpec, TuningSpec, Workspace
+from kaito.api import AdapterSpec, InferenceSpec, LabelSelector, PresetSpec, ResourceSpec, TuningSpec
 from kaito.api.constants import ANNOTATION_RUNTIME
 from kaito.presets import ModelPreset, UnknownPresetError, UnknownSkuError, get_preset, get_sku, list_presets
 from kaito.validation.issues import (
@@ -132,10 +132,8 @@ def _check_config_name(field: str, name: str | None) -> list[FieldIssue]:
     return [issue(field, FIELD_INVALID, f"ConfigMap name {problem}", name)] if problem else []
 
 
-def check_inference(workspace: Workspace) -> tuple[ModelPreset | None, list[FieldIssue]]:
+def check_inference(inference: InferenceSpec, runtime: str) -> tuple[ModelPreset | None, list[FieldIssue]]:
     """The preset exists and runs on the chosen runtime; adapters are allowed and well-formed."""
-    inference = workspace.inference
-    assert inference is not None
     found = _check_config_name("inference.config", inference.config)
     model: ModelPreset | None = None
     if inference.preset is not None:
@@ -143,7 +141,6 @@ def check_inference(workspace: Workspace) -> tuple[ModelPreset | None, list[Fiel
         found += preset_issues
     if model is not None and inference.preset is not None:
         found += _check_access_secret(model, inference.preset, "inference.preset")
-        runtime = workspace.runtime
         if runtime not in model.runtimes:
             found.append(
                 issue(
@@ -189,11 +186,9 @@ def _check_adapter(field: str, adapter: AdapterSpec) -> list[FieldIssue]:
 
 
 def check_tuning(
-    workspace: Workspace, *, allow_private_urls: bool
+    tuning: TuningSpec, *, allow_private_urls: bool
 ) -> tuple[ModelPreset | None, list[FieldIssue]]:
     """A tunable preset and method, safe input URLs, well-formed images and names."""
-    tuning = workspace.tuning
-    assert tuning is not None
     found = _check_config_name("tuning.config", tuning.config)
     model, preset_issues = lookup_preset(tuning.preset, "tuning.preset")
     found += preset_issues

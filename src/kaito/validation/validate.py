@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from kaito.api import Workspace
-from kaito.api.constants import ANNOTATION_RUNTIME
+from kaito.api import InferenceSpec, ResourceSpec, TuningSpec, Workspace
+from kaito.api.base import KubeModel
+from kaito.api.constants import ANNOTATION_RUNTIME, DEFAULT_RUNTIME, RUNTIMES
 from kaito.presets import GpuFacts, ModelPreset, PlanError, plan_workspace
 from kaito.validation.immutable import check_update
 from kaito.validation.issues import (
@@ -23,6 +24,7 @@ from kaito.validation.metadata import annotation_field, check_annotations, check
 from kaito.validation.spec import check_inference, check_resource, check_tuning
 
 Manifest = Workspace | dict[str, Any]
+PartT = TypeVar("PartT", bound=KubeModel)
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,56 @@ def _check_manifest(raw: Any, policy: ValidationPolicy, gpus: GpuFacts | None) -
     try:
         workspace = Workspace.model_validate(raw)
     except ValidationError as exc:
-        return found + [_annotation_path(item) for item in issues_from_validation_error(exc)]
+        found += [_annotation_path(item) for item in issues_from_validation_error(exc)]
+        return found + _check_parts(raw, policy)
     return found + check_semantics(workspace, policy=policy, gpus=gpus)
 
 
+def _check_parts(raw: dict[str, Any], policy: ValidationPolicy) -> list[FieldIssue]:
+    """The catalog rules for each section that parses on its own, so a structural error elsewhere does not
+    hide them (the plan needs the whole Workspace and is skipped)."""
+    found: list[FieldIssue] = []
+    resource = _parse_part(ResourceSpec, raw.get("resource"))
+    if resource is not None:
+        found += check_resource(resource)
+    inference = _parse_part(InferenceSpec, raw.get("inference"))
+    if inference is not None:
+        found += check_inference(inference, _runtime_of(raw))[1]
+    tuning = _parse_part(TuningSpec, raw.get("tuning"))
+    if tuning is not None:
+        found += check_tuning(tuning, allow_private_urls=policy.allow_private_urls)[1]
+    return found
+
+
+def _parse_part(model: type[PartT], value: Any) -> PartT | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _runtime_of(raw: dict[str, Any]) -> str:
+    metadata = raw.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    runtime = annotations.get(ANNOTATION_RUNTIME) if isinstance(annotations, dict) else None
+    return runtime if runtime in RUNTIMES else DEFAULT_RUNTIME
+
+
+# Object-level rules of the api models, by words of their message -> the field a person should edit.
+_ROOT_FIELDS = (("`inference`, `tuning`", "inference"), ("`spec.replicas`", "spec.replicas"))
+
+
 def _annotation_path(item: FieldIssue) -> FieldIssue:
-    """The api model reports a bad runtime annotation on `metadata`; point at the annotation itself."""
+    """Point api-model errors reported on an object at the field to edit: the runtime annotation rather
+    than `metadata`, `inference` rather than the whole Workspace."""
     if item.field == "metadata" and f"`{ANNOTATION_RUNTIME}`" in item.message:
         return item.model_copy(update={"field": annotation_field(ANNOTATION_RUNTIME)})
+    if not item.field:
+        for words, field in _ROOT_FIELDS:
+            if words in item.message:
+                return item.model_copy(update={"field": field})
     return item
 
 
@@ -136,9 +180,10 @@ def check_semantics(
     found = check_resource(workspace.resource)
     model: ModelPreset | None = None
     if workspace.inference is not None:
-        model, spec_issues = check_inference(workspace)
+        model, spec_issues = check_inference(workspace.inference, workspace.runtime)
     else:
-        model, spec_issues = check_tuning(workspace, allow_private_urls=policy.allow_private_urls)
+        assert workspace.tuning is not None
+        model, spec_issues = check_tuning(workspace.tuning, allow_private_urls=policy.allow_private_urls)
     found += spec_issues
     blocking = {"resource.instanceType", "inference.preset.name", "tuning.preset.name", "tuning.method"}
     if model is not None and not any(item.field in blocking for item in found):

@@ -40,7 +40,7 @@ class WebhookComponent:
     def __init__(
         self, settings: WebhookSettings, client: KubeClient | None, handler: AdmissionHandler | None = None
     ) -> None:
-        if client is None and (settings.cert_dir is None or settings.register):
+        if client is None and (settings.cert_dir is None or settings.register_configs):
             raise ValueError(
                 "the webhook needs an API client unless it uses --webhook-cert-dir without registering"
             )
@@ -121,7 +121,7 @@ class WebhookComponent:
         CERTIFICATE_NOT_AFTER.set(_not_after(material.cert))
 
     async def _register(self) -> None:
-        if not self.settings.register or self.client is None or self.material is None:
+        if not self.settings.register_configs or self.client is None or self.material is None:
             return
         if not self.material.ca_bundle:
             log.info("no CA for the provided certificate; leaving caBundle injection to someone else")

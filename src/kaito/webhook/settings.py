@@ -46,7 +46,9 @@ class WebhookSettings(BaseSettings):
     secret_name: str = "kaito-webhook-cert"
     cert_dir: Path | None = None
     url_host: str | None = None
-    register: bool = True
+    register_configs: bool = Field(
+        default=True, validation_alias=AliasChoices("register_configs", "KAITO_WEBHOOK_REGISTER")
+    )
     validating_name: str = "kaito-workspace-validation"
     mutating_name: str = "kaito-workspace-defaulting"
     namespace_selector: dict[str, Any] = Field(default_factory=dict)

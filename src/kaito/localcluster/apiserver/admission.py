@@ -24,7 +24,7 @@ class WebhookAdmission:
         return self.storage.items(_MUTATING) + self.storage.items(_VALIDATING)
 
     async def _resolve_service(self, namespace: str, name: str, port: int) -> str:
-        """Base URL of a Service-backed webhook: its endpoints when present, else its ClusterIP."""
+        """Base URL of a Service-backed webhook: its Endpoints, else EndpointSlices, else its ClusterIP."""
         endpoints = self.storage.get(("", "endpoints"), namespace, name)
         for subset in (endpoints or {}).get("subsets") or ():
             addresses = subset.get("addresses") or []
@@ -34,6 +34,19 @@ class WebhookAdmission:
                 chosen = next((p for p in ports if p.get("port") == target), ports[0])
                 return f"https://{addresses[0]['ip']}:{chosen['port']}"
         service = self.storage.get(("", "services"), namespace, name)
+        target = _target_port(service, port)
+        for endpoint_slice in self.storage.items(("discovery.k8s.io", "endpointslices"), namespace):
+            if (endpoint_slice["metadata"].get("labels") or {}).get("kubernetes.io/service-name") != name:
+                continue
+            ready = [
+                e
+                for e in endpoint_slice.get("endpoints") or ()
+                if (e.get("conditions") or {}).get("ready", True)
+            ]
+            ports = endpoint_slice.get("ports") or []
+            if ready and ready[0].get("addresses") and ports:
+                chosen = next((p for p in ports if p.get("port") == target), ports[0])
+                return f"https://{ready[0]['addresses'][0]}:{chosen['port']}"
         cluster_ip = ((service or {}).get("spec") or {}).get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
             raise ApiError(500, f'service "{namespace}/{name}" has no endpoints', "InternalError")

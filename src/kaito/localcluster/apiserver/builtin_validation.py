@@ -224,7 +224,25 @@ def _service(obj: dict[str, Any], causes: Causes) -> None:
             names.add(name)
 
 
+_MAX_DATA_BYTES = 1024 * 1024
+
+
+def _data_size(obj: dict[str, Any], secret: bool) -> int:
+    total = 0
+    for field in ("data", "binaryData"):
+        for key, value in (obj.get(field) or {}).items():
+            if isinstance(value, str):
+                encoded = (secret and field == "data") or field == "binaryData"
+                total += len(key) + (len(value) * 3 // 4 if encoded else len(value.encode()))
+    return total
+
+
 def _data(obj: dict[str, Any], causes: Causes, secret: bool) -> None:
+    if _data_size(obj, secret) > _MAX_DATA_BYTES:
+        field = "data" if secret else ""
+        causes.append(
+            field_cause("FieldValueTooLong", field, f"Too long: must have at most {_MAX_DATA_BYTES} bytes")
+        )
     for field in ("data", "binaryData", "stringData"):
         for key, value in (obj.get(field) or {}).items():
             if not _CONFIG_KEY.match(key) or len(key) > 253:

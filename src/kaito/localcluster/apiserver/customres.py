@@ -7,22 +7,9 @@ from typing import Any
 
 from kaito.localcluster.apiserver.errors import ApiError, field_cause, invalid
 from kaito.localcluster.apiserver.registry import ResourceType
-from kaito.localcluster.schema import FieldError, apply_defaults, prune, validate
+from kaito.localcluster.schema import FieldError, apply_defaults, prune_with_report, validate
 
 _ROOT_KEYS = ("apiVersion", "kind", "metadata")
-
-
-def _unknown_fields(original: Any, pruned: Any, path: str, out: list[str]) -> None:
-    if isinstance(original, dict) and isinstance(pruned, dict):
-        for key, value in original.items():
-            child = f"{path}.{key}" if path else key
-            if key not in pruned:
-                out.append(child)
-            else:
-                _unknown_fields(value, pruned[key], child, out)
-    elif isinstance(original, list) and isinstance(pruned, list):
-        for index, (a, b) in enumerate(zip(original, pruned, strict=False)):
-            _unknown_fields(a, b, f"{path}[{index}]", out)
 
 
 def cause_of(error: FieldError) -> dict[str, str]:
@@ -49,14 +36,9 @@ def admit_custom(
     if not schema:
         return obj
     metadata = obj.get("metadata")
-    try:
-        pruned = prune(schema, obj)
-    except NotImplementedError:  # schema/ not finished yet: serve unvalidated rather than not at all
-        return obj
+    pruned, removed = prune_with_report(schema, obj)
     if field_validation in ("Strict", "Warn"):
-        unknown: list[str] = []
-        _unknown_fields(obj, pruned, "", unknown)
-        unknown = [u for u in unknown if not u.startswith("metadata")]
+        unknown = [u.lstrip(".") for u in removed if not u.lstrip(".").startswith("metadata")]
         if unknown and field_validation == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
             raise ApiError(
@@ -66,16 +48,10 @@ def admit_custom(
                 "BadRequest",
             )
         warnings.extend(f'unknown field "{u}"' for u in unknown)
-    try:
-        defaulted = apply_defaults(schema, pruned)
-    except NotImplementedError:
-        defaulted = pruned
+    defaulted = apply_defaults(schema, pruned)
     if metadata is not None:
         defaulted["metadata"] = metadata
-    try:
-        errors = validate(schema, defaulted, old)
-    except NotImplementedError:
-        errors = []
+    errors = validate(schema, defaulted, old)
     if errors:
         name = (metadata or {}).get("name", "")
         raise invalid(rtype.kind, rtype.group, name, [cause_of(e) for e in errors])

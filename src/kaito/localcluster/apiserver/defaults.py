@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from typing import Any
 
@@ -83,6 +84,14 @@ def apply_builtin_defaults(rtype: ResourceType, obj: dict[str, Any], creating: b
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    elif gr == ("", "secrets"):
+        if not obj.get("type"):
+            obj["type"] = "Opaque"
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = obj.setdefault("data", {})
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
     elif gr == ("", "pods") and isinstance(spec, dict):
         default_pod_spec(spec)
     elif gr == ("", "services") and isinstance(spec, dict):

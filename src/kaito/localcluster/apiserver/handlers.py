@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kaito.localcluster.apiserver import listing, subresources
+from kaito.localcluster.apiserver import eventconv, listing, subresources
 from kaito.localcluster.apiserver.errors import ApiError, bad_request
 from kaito.localcluster.apiserver.objects import ObjectService, WriteOptions
 from kaito.localcluster.apiserver.registry import ResourceType
@@ -63,12 +63,15 @@ class ResourceHandlers:
 
     # ---- helpers -----------------------------------------------------------------------------------------
     def _write_options(self, request: web.Request) -> WriteOptions:
-        return WriteOptions(
+        explicit = request.query.get("fieldManager", "")
+        opts = WriteOptions(
             dry_run=dry_run(request),
             field_validation=field_validation(request),
-            field_manager=request.query.get("fieldManager", ""),
+            field_manager=explicit or request.headers.get("User-Agent", "unknown").split("/", 1)[0][:128],
             force=query_bool(request, "force"),
         )
+        opts.explicit_manager = bool(explicit)
+        return opts
 
     def _render_one(self, request: web.Request, rtype: ResourceType, obj: Obj) -> Any:
         obj = self.service.as_version(rtype, obj)
@@ -86,6 +89,10 @@ class ResourceHandlers:
     def _list_item(self, rtype: ResourceType) -> Callable[[Obj], Obj]:
         if rtype.is_custom:
             return lambda o: self.service.as_version(rtype, o)
+        if rtype.shares_storage_of is not None:
+            return lambda o: {
+                k: v for k, v in self.service.as_version(rtype, o).items() if k not in ("kind", "apiVersion")
+            }
         return lambda o: {k: v for k, v in o.items() if k != "kind" and k != "apiVersion"}
 
     # ---- dispatch ----------------------------------------------------------------------------------------
@@ -98,6 +105,12 @@ class ResourceHandlers:
             raise ApiError(404, "the server could not find the requested resource", "NotFound")
         if path.subresource:
             return await subresources.handle(self, request, rtype, path)
+        if verb_of(request, path) not in rtype.verbs:
+            raise ApiError(
+                405, "the server does not allow this method on the requested resource", "MethodNotAllowed"
+            )
+        if rtype.review:
+            return json_response(_review(rtype, await read_json(request)), 201)
         if path.name is None or path.legacy_watch:
             return await self._collection(request, rtype, path)
         return await self._object(request, rtype, path, path.name)
@@ -128,6 +141,8 @@ class ResourceHandlers:
         )
         if path.legacy_watch and path.name:
             fields = (*fields, FieldRequirement("metadata.name", "=", path.name))
+        if rtype.shares_storage_of is not None:
+            fields = tuple(FieldRequirement(eventconv.core_field_path(f.path), f.op, f.value) for f in fields)
         return listing.ListQuery(
             namespace=path.namespace if rtype.namespaced else None,
             labels=parse_label_selector(request.query.get("labelSelector", "")),
@@ -257,3 +272,17 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     if request.query.get("gracePeriodSeconds"):
         options["gracePeriodSeconds"] = query_int(request, "gracePeriodSeconds")
     return options
+
+
+def _review(rtype: ResourceType, body: Any) -> dict[str, Any]:
+    """RBAC is not enforced here: every access review is allowed; the user is the kubeconfig's admin."""
+    review = dict(body) if isinstance(body, dict) else {}
+    review.update(apiVersion=rtype.api_version, kind=rtype.kind)
+    review.setdefault("metadata", {})["creationTimestamp"] = None
+    if rtype.resource == "selfsubjectreviews":
+        review["status"] = {
+            "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]}
+        }
+    else:
+        review["status"] = {"allowed": True, "reason": "RBAC is not enforced by the local cluster"}
+    return review

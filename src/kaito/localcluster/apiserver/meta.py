@@ -91,7 +91,10 @@ def prepare_create_meta(rtype: ResourceType, obj: dict[str, Any], namespace: str
         raise bad_request("resourceVersion should not be set on objects to be created")
     meta["uid"] = str(uuid.uuid4())
     meta["creationTimestamp"] = now_rfc3339()
-    meta["generation"] = 1
+    if tracks_generation(rtype):
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
     validate_labels_annotations(rtype, meta)
     return obj
 
@@ -110,6 +113,18 @@ def validate_labels_annotations(rtype: ResourceType, meta: dict[str, Any]) -> No
             )
     if causes:
         raise invalid(rtype.kind, rtype.group, meta.get("name", ""), causes)
+
+
+_GENERATION_GROUPS = frozenset(
+    {"apps", "batch", "policy", "apiextensions.k8s.io", "admissionregistration.k8s.io"}
+)
+
+
+def tracks_generation(rtype: ResourceType) -> bool:
+    """Kinds whose strategy maintains metadata.generation (custom resources, workloads, pods)."""
+    return (
+        rtype.is_custom or rtype.group in _GENERATION_GROUPS or (rtype.group, rtype.resource) == ("", "pods")
+    )
 
 
 def spec_changed(old: dict[str, Any], new: dict[str, Any], status_subresource: bool) -> bool:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kaito.localcluster.apiserver import customres, defaults
+from kaito.localcluster.apiserver import customres, defaults, eventconv
 from kaito.localcluster.apiserver.builtin_validation import validate_builtin
 from kaito.localcluster.apiserver.errors import (
     ApiError,
@@ -24,10 +24,12 @@ from kaito.localcluster.apiserver.meta import (
     prepare_create_meta,
     require_object,
     spec_changed,
+    tracks_generation,
 )
 from kaito.localcluster.apiserver.patching import apply_patch
 from kaito.localcluster.apiserver.registry import Registry, ResourceType
 from kaito.localcluster.apiserver.storage import Obj, Storage
+from kaito.localcluster.schema import record_update
 
 # (operation, rtype, subresource, obj, old, dry_run) -> possibly mutated obj; raises ApiError to deny.
 AdmissionHook = Callable[[str, ResourceType, str, Obj | None, Obj | None, bool], Awaitable[Obj | None]]
@@ -58,7 +60,9 @@ class WriteOptions:
         self.dry_run = dry_run
         self.field_validation = field_validation
         self.field_manager = field_manager
+        self.explicit_manager = bool(field_manager)
         self.force = force
+        self.applying = False  # set for apply patches: managedFields were already updated by the apply
         self.warnings: list[str] = []
 
 
@@ -76,9 +80,16 @@ class ObjectService:
         """The stored object as the requested version (CRDs use conversion None: only apiVersion changes)."""
         if obj.get("apiVersion") == rtype.api_version:
             return obj
+        if rtype.shares_storage_of is not None:
+            return eventconv.from_core(obj)
         return dict(obj, apiVersion=rtype.api_version)
 
     def _to_storage(self, rtype: ResourceType, obj: Obj) -> Obj:
+        if rtype.shares_storage_of is not None:
+            core = eventconv.to_core(obj)
+            obj.clear()
+            obj.update(core)
+            return obj
         obj["kind"] = rtype.kind
         version = rtype.storage_version or rtype.version
         obj["apiVersion"] = f"{rtype.group}/{version}" if rtype.group else version
@@ -151,6 +162,8 @@ class ObjectService:
         if rtype.store_key == _SERVICES:
             defaults.service_on_create(obj, self.allocator, self._used_cluster_ips())
         self._to_storage(rtype, obj)
+        if opts.field_manager and not opts.applying:
+            obj = record_update(None, obj, opts.field_manager, rtype.kind, schema=rtype.schema)
         if opts.dry_run:
             return self.as_version(rtype, obj)
         self.storage.put(rtype.store_key, obj, "ADDED")
@@ -210,6 +223,7 @@ class ObjectService:
             if old is None and not content_type.startswith("application/apply-patch"):
                 raise not_found(rtype.resource, rtype.group, name)
             current = self.as_version(rtype, old) if old is not None else None
+            opts.applying = content_type.startswith("application/apply-patch")
             new = apply_patch(rtype, current, content_type, raw, opts, name, ns)
             if old is None:
                 return await self.create(rtype, namespace, new, opts), True
@@ -265,9 +279,11 @@ class ObjectService:
         if self.storage.get(rtype.store_key, ns, name) is not old:
             raise _Retry()
         self._to_storage(rtype, new)
+        if opts.field_manager and not opts.applying:
+            new = record_update(old, new, opts.field_manager, rtype.kind, schema=rtype.schema)
         meta = new["metadata"]
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
-        if spec_changed(old, new, rtype.status_subresource):
+        if tracks_generation(rtype) and spec_changed(old, new, rtype.status_subresource):
             meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if new == old:
             return self.as_version(rtype, old)
@@ -328,8 +344,13 @@ class ObjectService:
                     f"in object meta: {old['metadata']['resourceVersion']}",
                 )
             if rtype.store_key == _NAMESPACES and name in _UNDELETABLE_NAMESPACES:
-                raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                               "Forbidden", name=name, kind="namespaces")
+                raise ApiError(
+                    403,
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    "Forbidden",
+                    name=name,
+                    kind="namespaces",
+                )
             if self.admission is not None:
                 await self.admission("DELETE", rtype, "", None, old, dry_run)
             if self.storage.get(rtype.store_key, ns, name) is not old:

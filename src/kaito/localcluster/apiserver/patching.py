@@ -102,7 +102,7 @@ def _server_side_apply(
     name: str,
     namespace: str,
 ) -> dict[str, Any]:
-    if not opts.field_manager:
+    if not opts.explicit_manager:
         raise bad_request(
             'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for '
             "apply patch"
@@ -123,4 +123,6 @@ def _server_side_apply(
     meta["name"] = name
     if rtype.namespaced:
         meta.setdefault("namespace", namespace)
-    return server_side_apply(original, applied, opts.field_manager, opts.force, rtype.kind)
+    return server_side_apply(
+        original, applied, opts.field_manager, opts.force, rtype.kind, schema=rtype.schema
+    )

@@ -41,6 +41,10 @@ class ResourceType:
     # CRD `selectableFields` / printer columns for this version.
     printer_columns: list[dict[str, Any]] = field(default_factory=list, repr=False)
     schema: dict[str, Any] | None = field(default=None, repr=False)
+    # Another resource whose storage this one shares (events.k8s.io events are core/v1 events).
+    shares_storage_of: tuple[str, str] | None = None
+    # Create-only review kinds (SelfSubjectAccessReview...): answered, never stored.
+    review: bool = False
 
     @property
     def api_version(self) -> str:
@@ -61,185 +65,12 @@ class ResourceType:
     @property
     def store_key(self) -> tuple[str, str]:
         """Objects of every version of one group/resource share storage."""
-        return (self.group, self.resource)
+        return self.shares_storage_of or (self.group, self.resource)
 
     @property
     def is_custom(self) -> bool:
         return self.crd is not None
 
-
-def _t(group: str, version: str, resource: str, kind: str, **kw: Any) -> ResourceType:
-    return ResourceType(group, version, resource, kind, **kw)
-
-
-_EVENT_FIELDS = (
-    "involvedObject.kind",
-    "involvedObject.namespace",
-    "involvedObject.name",
-    "involvedObject.uid",
-    "involvedObject.apiVersion",
-    "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",
-    "reason",
-    "reportingComponent",
-    "source",
-    "type",
-)
-_POD_FIELDS = (
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.schedulerName",
-    "spec.serviceAccountName",
-    "spec.hostNetwork",
-    "status.phase",
-    "status.podIP",
-    "status.nominatedNodeName",
-)
-_SCALE = ScalePaths()
-
-BUILTIN_TYPES: tuple[ResourceType, ...] = (
-    _t(
-        "",
-        "v1",
-        "namespaces",
-        "Namespace",
-        namespaced=False,
-        short_names=("ns",),
-        status_subresource=True,
-        field_labels=("status.phase",),
-        extra_subresources=("finalize",),
-    ),
-    _t(
-        "",
-        "v1",
-        "pods",
-        "Pod",
-        short_names=("po",),
-        categories=("all",),
-        status_subresource=True,
-        field_labels=_POD_FIELDS,
-        extra_subresources=("log", "binding", "eviction"),
-    ),
-    _t("", "v1", "services", "Service", short_names=("svc",), categories=("all",), status_subresource=True),
-    _t("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
-    _t("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
-    _t("", "v1", "secrets", "Secret", field_labels=("type",)),
-    _t("", "v1", "events", "Event", short_names=("ev",), field_labels=_EVENT_FIELDS),
-    _t(
-        "",
-        "v1",
-        "nodes",
-        "Node",
-        namespaced=False,
-        short_names=("no",),
-        status_subresource=True,
-        field_labels=("spec.unschedulable",),
-    ),
-    _t("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
-    _t(
-        "",
-        "v1",
-        "persistentvolumeclaims",
-        "PersistentVolumeClaim",
-        short_names=("pvc",),
-        status_subresource=True,
-    ),
-    _t(
-        "apps",
-        "v1",
-        "deployments",
-        "Deployment",
-        short_names=("deploy",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
-    _t(
-        "apps",
-        "v1",
-        "replicasets",
-        "ReplicaSet",
-        short_names=("rs",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
-    _t(
-        "apps",
-        "v1",
-        "statefulsets",
-        "StatefulSet",
-        short_names=("sts",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
-    _t(
-        "batch",
-        "v1",
-        "jobs",
-        "Job",
-        categories=("all",),
-        status_subresource=True,
-        field_labels=("status.successful",),
-    ),
-    _t("coordination.k8s.io", "v1", "leases", "Lease"),
-    _t(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        namespaced=False,
-        short_names=("crd", "crds"),
-        categories=("api-extensions",),
-        status_subresource=True,
-    ),
-    _t(
-        "admissionregistration.k8s.io",
-        "v1",
-        "validatingwebhookconfigurations",
-        "ValidatingWebhookConfiguration",
-        namespaced=False,
-        categories=("api-extensions",),
-    ),
-    _t(
-        "admissionregistration.k8s.io",
-        "v1",
-        "mutatingwebhookconfigurations",
-        "MutatingWebhookConfiguration",
-        namespaced=False,
-        categories=("api-extensions",),
-    ),
-    _t(
-        "events.k8s.io",
-        "v1",
-        "events",
-        "Event",
-        short_names=("ev",),
-        field_labels=(
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-            "reason",
-            "reportingController",
-            "type",
-        ),
-    ),
-    _t("rbac.authorization.k8s.io", "v1", "roles", "Role"),
-    _t("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
-    _t("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
-    _t("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
-    _t(
-        "policy",
-        "v1",
-        "poddisruptionbudgets",
-        "PodDisruptionBudget",
-        short_names=("pdb",),
-        status_subresource=True,
-    ),
-    _t("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
-)
 
 # Preferred order of groups in discovery, as kube-apiserver lists them.
 GROUP_ORDER = (
@@ -269,6 +100,8 @@ class Registry:
         self._by_store: dict[tuple[str, str], list[ResourceType]] = {}
         self._custom: dict[str, list[ResourceType]] = {}  # CRD name -> its served versions
         self.generation = 0  # bumped on every change, for discovery/OpenAPI caches
+        from kaito.localcluster.apiserver.builtin_types import BUILTIN_TYPES
+
         for rtype in BUILTIN_TYPES:
             self._add(rtype)
 
@@ -286,8 +119,11 @@ class Registry:
         return list(self._by_store.get((group, resource), ()))
 
     def any_version(self, group: str, resource: str) -> ResourceType | None:
+        """A served type storing (group, resource) — its own version, not an alias sharing the storage."""
         types = self._by_store.get((group, resource))
-        return types[0] if types else None
+        if not types:
+            return None
+        return next((t for t in types if t.shares_storage_of is None), types[0])
 
     def by_kind(self, group: str, kind: str) -> ResourceType | None:
         for rtype in self._types.values():

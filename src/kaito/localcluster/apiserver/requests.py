@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kaito.localcluster.apiserver import protobuf
 from kaito.localcluster.apiserver.errors import ApiError, bad_request
 
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
@@ -129,7 +130,7 @@ async def read_json(request: web.Request) -> Any:
         except yaml.YAMLError as err:
             raise bad_request(f"error decoding YAML: {err}") from None
     if media == "application/vnd.kubernetes.protobuf":
-        raise ApiError(415, "protobuf is not supported by this server", "UnsupportedMediaType")
+        return protobuf.decode(raw)
     try:
         return json.loads(raw)
     except ValueError as err:

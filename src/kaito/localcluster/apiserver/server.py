@@ -25,6 +25,7 @@ from kaito.localcluster.apiserver.storage import Storage
 from kaito.localcluster.apiserver.watchstream import ABORT, WatchSettings
 
 log = structlog.get_logger(__name__)
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
 _PUBLIC = ("/version", "/healthz", "/livez", "/readyz")
 _NOT_FOUND = ApiError(404, "the server could not find the requested resource", "NotFound")
 
@@ -66,7 +67,9 @@ class ApiServer:
                 self.registry.set_crd(obj)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._auth], client_max_size=64 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self._errors, self._auth, self._limit], client_max_size=64 * 1024 * 1024
+        )
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         return app
 
@@ -103,6 +106,17 @@ class ApiServer:
         except Exception as err:
             log.exception("request failed", method=request.method, path=request.path)
             return _error_response(ApiError(500, f"Internal error occurred: {err}", "InternalError"))
+
+    @web.middleware
+    async def _limit(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """kube-apiserver refuses request bodies over 3 MiB before decoding them."""
+        if (request.content_length or 0) > MAX_REQUEST_BYTES:
+            raise ApiError(
+                413, f"Request entity too large: limit is {MAX_REQUEST_BYTES}", "RequestEntityTooLarge"
+            )
+        return await handler(request)
 
     @web.middleware
     async def _auth(

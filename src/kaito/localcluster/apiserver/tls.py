@@ -21,7 +21,10 @@ def ensure_serving_cert(directory: Path, host: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kaito-local-apiserver")])
     now = datetime.datetime.now(datetime.UTC)
-    alt_names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    alt_names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     try:
         if host != "127.0.0.1":
             alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
@@ -41,7 +44,9 @@ def ensure_serving_cert(directory: Path, host: str) -> tuple[Path, Path]:
     )
     directory.mkdir(parents=True, exist_ok=True)
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

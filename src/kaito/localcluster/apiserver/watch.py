@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from kaito.localcluster.apiserver.selectors import FieldSelector, LabelSelector, fields_match, labels_match
@@ -29,7 +30,8 @@ class Watcher:
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
-        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue()
+        self.pending: deque[QueueItem] = deque()
+        self.ready = asyncio.Event()
         self.max_queue = max_queue
         self.closed = False
 
@@ -64,13 +66,15 @@ class Watcher:
         seen_as = self.classify(event)
         if seen_as is None:
             return
-        if self.queue.qsize() >= self.max_queue:
+        if len(self.pending) >= self.max_queue:
             self.close("watcher fell too far behind")
             return
-        self.queue.put_nowait((seen_as, event))
+        self.pending.append((seen_as, event))
+        self.ready.set()
 
     def close(self, reason: Any = None) -> None:
         """End the watch; ``reason`` may be a Status dict sent to the client as an ERROR event first."""
         if not self.closed:
             self.closed = True
-            self.queue.put_nowait(("CLOSE", reason))
+            self.pending.append(("CLOSE", reason))
+            self.ready.set()

@@ -168,32 +168,30 @@ async def _pump(
     """Stream until timeout or close; True when the connection must be reset rather than ended."""
     deadline = time.monotonic() + timeout
     next_bookmark = time.monotonic() + min(settings.bookmark_interval, max(timeout - 1.0, 0.1))
-    queue = watcher.queue
+    pending = watcher.pending
     while True:
         now = time.monotonic()
         if now >= deadline:
             return False
-        if queue.empty():
-            wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+        if not pending:
+            watcher.ready.clear()
+            wake = min(deadline, next_bookmark) if bookmarks else deadline
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.001))
+                async with asyncio.timeout(max(wake - now, 0.001)):
+                    await watcher.ready.wait()
             except TimeoutError:
-                if bookmarks and time.monotonic() >= next_bookmark and queue.empty():
+                if bookmarks and time.monotonic() >= next_bookmark and not pending:
                     await response.write(_line("BOOKMARK", _bookmark(rtype, str(storage.rv))))
                     next_bookmark = time.monotonic() + settings.bookmark_interval
                 continue
-            batch = [item]
-        else:
-            batch = []
-        while not queue.empty() and len(batch) < 500:
-            batch.append(queue.get_nowait())
         out: list[bytes] = []
-        for seen, payload in batch:
+        while pending and len(out) < 500:
+            seen, payload = pending.popleft()
             if seen == "CLOSE":
-                if isinstance(payload, dict):
-                    out.append(_line("ERROR", payload))
                 if payload == ABORT:
                     return True
+                if isinstance(payload, dict):
+                    out.append(_line("ERROR", payload))
                 if out:
                     await response.write(b"".join(out))
                 return False

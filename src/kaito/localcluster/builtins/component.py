@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
+import aiohttp
 import structlog
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import new_client_from_config
@@ -74,12 +75,12 @@ class BuiltinControllers:
 
     async def start_with_kubeconfig(self, kubeconfig: Path) -> None:
         api = await new_client_from_config(config_file=str(kubeconfig))
+        _skip_env_proxy_lookup(api)
         self._owns_api = True
         await self.start_with_client(api)
 
     async def start_with_client(self, api: ApiClient) -> None:
         """Start every loop on the given (shared) ApiClient; return once caches sync and nodes are Ready."""
-        api.configuration.connection_pool_maxsize = max(api.configuration.connection_pool_maxsize or 0, 64)
         self._api = api
         client = KubeClient(api)
         informers = {
@@ -87,7 +88,7 @@ class BuiltinControllers:
             for resource in (PODS, NODES, DEPLOYMENTS, REPLICASETS, STATEFULSETS, JOBS)
         }
         pods, nodes = informers["pods"], informers["nodes"]
-        self._events = events = EventRecorder(client)
+        self._events = events = EventRecorder(client, enabled=self.config.record_events)
         pods.add_index("owner", controller_uid)
         pods.add_index("node", lambda pod: [str(pod.get("spec", {}).get("nodeName") or "")])
         informers["replicasets"].add_index("owner", controller_uid)
@@ -109,8 +110,7 @@ class BuiltinControllers:
         await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
         for controller in controllers:
             self._tasks.append(asyncio.create_task(controller.run(), name=controller.name))
-        for spec in self.config.nodes:
-            await self._nodes.add_node(spec)
+        await self._nodes.sync_configured(self.config.nodes)
         log.info("builtins.started", nodes=[spec.name for spec in self.config.nodes])
 
     async def stop(self) -> None:
@@ -130,3 +130,14 @@ class BuiltinControllers:
         if self._api is not None and self._owns_api:
             await self._api.close()
         self._api = None
+
+
+def _skip_env_proxy_lookup(api: ApiClient) -> None:
+    """kubernetes-asyncio's session trusts the environment, which costs a thread hop (proxy and netrc lookup)
+    per request; the local API server is always reached directly, so swap in a session that does not."""
+    old: aiohttp.ClientSession = api.rest_client.pool_manager
+    connector = old.connector
+    old.detach()
+    api.rest_client.pool_manager = aiohttp.ClientSession(
+        connector=connector, trust_env=False, read_bufsize=2**21
+    )

@@ -44,6 +44,9 @@ class BuiltinsConfig(BaseModel):
     # Multiplies probe periods and initial delays (tests use < 1 to probe faster than once a second).
     probe_time_scale: float = Field(default=1.0, gt=0)
     scheduler_name: str = "default-scheduler"
+    record_events: bool = Field(
+        default=True, description="Events such as Scheduled or BackOff (off for benches)"
+    )
 
     def runtime_for(self, image: str) -> ImageRuntime | None:
         """The local process an image maps to, or None when its pods are simulated."""

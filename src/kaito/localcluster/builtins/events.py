@@ -27,8 +27,9 @@ JOB: Ref = ("batch/v1", "Job")
 class EventRecorder:
     """Fire-and-forget: recording never blocks or fails the caller."""
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, enabled: bool = True) -> None:
         self.client = client
+        self.enabled = enabled
         self._recent: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -40,6 +41,8 @@ class EventRecorder:
 
     def record(self, obj: Obj, kind: str, reason: str, message: str, component: str, ref: Ref = POD) -> None:
         """`ref` is the (apiVersion, kind) of `obj`: list items carry neither."""
+        if not self.enabled:
+            return
         meta = obj.get("metadata", {})
         namespace = meta.get("namespace") or "default"
         key = (str(meta.get("uid", "")), kind, reason, message)

@@ -20,6 +20,7 @@ from kaito.localcluster.builtins.workqueue import Controller
 
 log = structlog.get_logger(__name__)
 LEASE_NAMESPACE = "kube-node-lease"
+CONFIGURED_ANNOTATION = "localcluster.kaito.sh/configured"
 
 
 def is_managed(node: Obj) -> bool:
@@ -53,11 +54,14 @@ class NodeSimulator(Controller):
         if kind != "DELETED" and is_managed(node):
             self.enqueue(node["metadata"]["name"])
 
-    async def add_node(self, spec: NodeSpec) -> Obj:
-        """Register a node (idempotent) and mark it Ready."""
+    async def add_node(self, spec: NodeSpec, *, from_config: bool = False) -> Obj:
+        """Register a node (idempotent) and mark it Ready; `from_config`: one of the configured nodes."""
         self.specs[spec.name] = spec
+        manifest = node_manifest(spec)
+        if from_config:
+            manifest["metadata"]["annotations"][CONFIGURED_ANNOTATION] = "true"
         try:
-            created = await self.client.create(NODES, None, node_manifest(spec))
+            created = await self.client.create(NODES, None, manifest)
         except Exception as error:
             if not is_status(error, 409):
                 raise
@@ -65,6 +69,18 @@ class NodeSimulator(Controller):
         self.nodes.observe(created)
         await self._renew_lease(spec.name)
         return await self._post_status(created)
+
+    async def sync_configured(self, specs: list[NodeSpec]) -> None:
+        """Make the configured nodes exactly `specs`: a restarted cluster drops nodes no longer configured."""
+        wanted = {spec.name for spec in specs}
+        for node in list(self.nodes.objects.values()):
+            meta = node["metadata"]
+            if (meta.get("annotations") or {}).get(CONFIGURED_ANNOTATION) == "true" and meta[
+                "name"
+            ] not in wanted:
+                await self.remove_node(meta["name"])
+        for spec in specs:
+            await self.add_node(spec, from_config=True)
 
     async def remove_node(self, name: str) -> None:
         """Delete the node and, as the pod garbage collector does, the pods bound to it."""

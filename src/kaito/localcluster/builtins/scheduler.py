@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import structlog
 
 from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
 from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj, object_key
-from kaito.localcluster.builtins.objects import Pod, parse_node, parse_pod
-from kaito.localcluster.builtins.scheduling import schedule
+from kaito.localcluster.builtins.objects import parse_node, parse_pod
+from kaito.localcluster.builtins.scheduling import NodeUsage, pod_requests, schedule
 from kaito.localcluster.builtins.workqueue import Controller
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,7 @@ class Scheduler(Controller):
         self.nodes = nodes
         self.scheduler_name = scheduler_name
         self.binding_supported = True
+        self._requests: dict[str, dict[str, Decimal]] = {}  # by pod uid
         pods.add_handler(self._on_pod)
         nodes.add_handler(self._on_node)
 
@@ -47,6 +49,8 @@ class Scheduler(Controller):
         )
 
     def _on_pod(self, kind: str, pod: Obj) -> None:
+        if kind == "DELETED":
+            self._requests.pop(pod["metadata"].get("uid", ""), None)
         if kind != "DELETED" and self._wants(pod):
             self.enqueue(object_key(pod))
         elif kind == "DELETED" or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
@@ -66,15 +70,24 @@ class Scheduler(Controller):
             return
         pod = parse_pod(raw)
         nodes = [parse_node(node) for node in self.nodes.objects.values()]
-        pods_by_node: dict[str, list[Pod]] = {}
-        for node in nodes:
-            bound = (parse_pod(p) for p in self.pods.by_index("node", node.metadata.name))
-            pods_by_node[node.metadata.name] = [p for p in bound if not p.is_terminal()]
-        decision = schedule(pod, nodes, pods_by_node)
+        usage = {node.metadata.name: self._usage(node.metadata.name) for node in nodes}
+        decision = schedule(pod, nodes, usage)
         if decision.node_name is None:
             await self._mark_unschedulable(raw, decision.message)
             return
         await self._bind(raw, decision.node_name)
+
+    def _usage(self, node_name: str) -> NodeUsage:
+        usage = NodeUsage()
+        for raw in self.pods.by_index("node", node_name):
+            if raw.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            uid = raw["metadata"].get("uid", "")
+            cached = self._requests.get(uid)
+            if cached is None:  # a pod's resources cannot change once it exists
+                cached = self._requests[uid] = pod_requests(parse_pod(raw))
+            usage.add(cached)
+        return usage
 
     async def _bind(self, raw: Obj, node_name: str) -> None:
         meta = raw["metadata"]

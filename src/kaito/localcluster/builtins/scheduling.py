@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from kaito.localcluster.builtins.objects import Container, Node, Pod, Taint, Toleration
@@ -67,48 +67,60 @@ def matches_node_selection(pod: Pod, node: Node) -> bool:
     return any(term_matches(term, labels, node.metadata.name) for term in required.node_selector_terms)
 
 
-def insufficient_resources(pod: Pod, node: Node, bound: Iterable[Pod]) -> list[str]:
+@dataclass
+class NodeUsage:
+    """What the pods already bound to a node take: their count and summed requests."""
+
+    pods: int = 0
+    requests: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, requests: dict[str, Decimal]) -> None:
+        self.pods += 1
+        for name, amount in requests.items():
+            self.requests[name] = self.requests.get(name, Decimal(0)) + amount
+
+    @classmethod
+    def of(cls, pods: Iterable[Pod]) -> NodeUsage:
+        usage = cls()
+        for pod in pods:
+            usage.add(pod_requests(pod))
+        return usage
+
+
+def insufficient_resources(requests: dict[str, Decimal], node: Node, usage: NodeUsage) -> list[str]:
     """The resources this node lacks for the pod (`cpu`, `nvidia.com/gpu`, ..., or `pods`)."""
-    requests = pod_requests(pod)
-    used: dict[str, Decimal] = {}
-    count = 0
-    for other in bound:
-        count += 1
-        for name, amount in pod_requests(other).items():
-            used[name] = used.get(name, Decimal(0)) + amount
     allocatable = {name: parse_quantity(value) for name, value in node.status.allocatable.items()}
     missing = []
-    if "pods" in allocatable and count + 1 > allocatable["pods"]:
+    if "pods" in allocatable and usage.pods + 1 > allocatable["pods"]:
         missing.append("pods")
     for name, amount in sorted(requests.items()):
         if amount <= 0:
             continue
-        if used.get(name, Decimal(0)) + amount > allocatable.get(name, Decimal(0)):
+        if usage.requests.get(name, Decimal(0)) + amount > allocatable.get(name, Decimal(0)):
             missing.append(name)
     return missing
 
 
-def _free_fraction(pod: Pod, node: Node, bound: list[Pod]) -> Decimal:
+def _free_fraction(requests: dict[str, Decimal], node: Node, usage: NodeUsage) -> Decimal:
     """Least-allocated scoring on cpu and memory: higher is emptier."""
     score = Decimal(0)
-    used: dict[str, Decimal] = {}
-    for other in [*bound, pod]:
-        for name, amount in pod_requests(other).items():
-            used[name] = used.get(name, Decimal(0)) + amount
     for name in ("cpu", "memory"):
         allocatable = parse_quantity(node.status.allocatable.get(name, 0))
         if allocatable > 0:
-            score += (allocatable - used.get(name, Decimal(0))) / allocatable
+            used = usage.requests.get(name, Decimal(0)) + requests.get(name, Decimal(0))
+            score += (allocatable - used) / allocatable
     return score
 
 
-def schedule(pod: Pod, nodes: Iterable[Node], pods_by_node: dict[str, list[Pod]]) -> Decision:
-    """Pick a node for `pod`; `pods_by_node` holds the non-terminal pods already bound to each node."""
+def schedule(pod: Pod, nodes: Iterable[Node], usage_by_node: dict[str, NodeUsage]) -> Decision:
+    """Pick a node for `pod`; `usage_by_node` sums the non-terminal pods already bound to each node."""
+    requests = pod_requests(pod)
     reasons: Counter[str] = Counter()
     feasible: list[Node] = []
     node_list = list(nodes)
+    empty = NodeUsage()
     for node in node_list:
-        failure = _filter(pod, node, pods_by_node.get(node.metadata.name, []))
+        failure = _filter(pod, requests, node, usage_by_node.get(node.metadata.name, empty))
         if failure:
             reasons.update(failure)
         else:
@@ -118,14 +130,14 @@ def schedule(pod: Pod, nodes: Iterable[Node], pods_by_node: dict[str, list[Pod]]
 
     def rank(node: Node) -> tuple[Decimal, int, str]:
         """Emptiest (cpu/memory) first, then fewest pods, then by name."""
-        bound = pods_by_node.get(node.metadata.name, [])
-        return -_free_fraction(pod, node, bound), len(bound), node.metadata.name
+        usage = usage_by_node.get(node.metadata.name, empty)
+        return -_free_fraction(requests, node, usage), usage.pods, node.metadata.name
 
     best = min(feasible, key=rank)
     return Decision(best.metadata.name)
 
 
-def _filter(pod: Pod, node: Node, bound: list[Pod]) -> list[str]:
+def _filter(pod: Pod, requests: dict[str, Decimal], node: Node, usage: NodeUsage) -> list[str]:
     if node.spec.unschedulable:
         return ["node(s) were unschedulable"]
     if not node.is_ready():
@@ -135,7 +147,7 @@ def _filter(pod: Pod, node: Node, bound: list[Pod]) -> list[str]:
     taint = untolerated_taint(pod, node)
     if taint is not None:
         return [f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"]
-    missing = insufficient_resources(pod, node, bound)
+    missing = insufficient_resources(requests, node, usage)
     return ["Too many pods" if name == "pods" else f"Insufficient {name}" for name in missing]
 
 

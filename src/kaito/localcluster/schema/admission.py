@@ -14,6 +14,7 @@ import copy
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -295,17 +296,13 @@ def _labels(obj: dict[str, Any] | None) -> dict[str, str]:
     return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
+@dataclass(frozen=True, slots=True)
 class _Scope:
     """The coordinates of the request that rules match against."""
 
-    __slots__ = ("group", "namespace", "operation", "resource", "subresource", "version")
-
-    def __init__(
-        self, operation: str, group: str, version: str, resource: str, subresource: str, namespace: str
-    ):
-        self.operation = operation
-        self.group = group
-        self.version = version
-        self.resource = resource
-        self.subresource = subresource
-        self.namespace = namespace
+    operation: str
+    group: str
+    version: str
+    resource: str
+    subresource: str
+    namespace: str

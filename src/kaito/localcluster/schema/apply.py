@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kaito.localcluster.schema.errors import ApplyConflict
+from kaito.localcluster.schema.fielddiff import diff_fields
 from kaito.localcluster.schema.fieldset import (
     FieldSet,
     Path,
+    field_values,
     fields_of,
     from_fields_v1,
     lookup,
@@ -24,6 +26,7 @@ from kaito.localcluster.schema.fieldset import (
     render,
     to_fields_v1,
 )
+from kaito.localcluster.schema.fieldtrie import trie_owns, trie_update
 from kaito.localcluster.schema.jsonvalue import ABSENT, json_equal
 from kaito.localcluster.schema.strategic_meta import PatchField, meta_for
 
@@ -91,23 +94,59 @@ def record_update(
     """Return ``new`` with managedFields giving ``manager`` (operation Update) every field it set or changed.
 
     Call on create/update/patch that is not an apply. Changed fields move to ``manager``; fields that
-    disappeared leave every manager's set.
+    disappeared leave every manager's set; entries of untouched managers are kept as they were. Costs what
+    changed, not the object's size. The result shares nested values with ``new`` (only metadata is copied).
     """
     meta = meta_from_schema(schema) if schema is not None else meta_for(kind)
-    owners, versions = _load_owners(old or {})
-    new_fields = fields_of(new, meta)
-    old_fields = fields_of(old, meta) if old is not None else set()
-    changed = {p for p in new_fields if p not in old_fields or (_is_value_path(p) and _differs(old, new, p))}
-    gone = old_fields - new_fields
-    for key in owners:
-        owners[key] = (owners[key] - changed) - gone
-    if changed or (manager, "Update") in owners:
-        owners[(manager, "Update")] = owners.get((manager, "Update"), set()) | changed
-        versions[(manager, "Update")] = str(new.get("apiVersion", ""))
-    result = copy.deepcopy(new)
-    result.setdefault("metadata", {})
-    _store_owners(result, owners, versions)
+    changed: list[Path]
+    gone: list[Path]
+    if old is None:
+        changed, gone = list(field_values(new, meta)), []
+    else:
+        changed, gone = diff_fields(old, new, meta)
+    entries: list[dict[str, Any]] = list(((old or {}).get("metadata") or {}).get("managedFields") or [])
+    if changed or gone:
+        entries = _reassign(entries, changed, gone, manager, str(new.get("apiVersion", "")))
+    result = dict(new)
+    result["metadata"] = {**(new.get("metadata") or {}), "managedFields": entries}
     return result
+
+
+def _reassign(
+    entries: list[dict[str, Any]], changed: list[Path], gone: list[Path], manager: str, api_version: str
+) -> list[dict[str, Any]]:
+    touched = [*changed, *gone]
+    result: list[dict[str, Any]] = []
+    own: dict[str, Any] = {}
+    position: int | None = None
+    for entry in entries:
+        trie = entry.get("fieldsV1") or {}
+        if (entry.get("manager"), entry.get("operation")) == (manager, "Update"):
+            own, position = trie, len(result)
+            continue
+        hits = [path for path in touched if trie_owns(trie, path)]
+        if not hits:
+            result.append(entry)
+            continue
+        kept = trie_update(trie, (), hits)
+        if kept:
+            result.append({**entry, "fieldsV1": kept})
+    own = trie_update(own, changed, gone)
+    if own:
+        mine = {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": api_version,
+            "time": _now(),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": own,
+        }
+        result.insert(len(result) if position is None else position, mine)
+    return result
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _drop_empty_parents(obj: dict[str, Any], path: Path, owned: FieldSet) -> None:
@@ -185,7 +224,7 @@ def _load_owners(obj: dict[str, Any]) -> tuple[Owners, dict[tuple[str, str], str
 
 
 def _store_owners(obj: dict[str, Any], owners: Owners, versions: dict[tuple[str, str], str]) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _now()
     entries = []
     for (manager, operation), fields in owners.items():
         if not fields:

@@ -101,11 +101,11 @@ def to_cel(value: Any, schema: Schema | None, *, root: bool = False) -> Any:
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     if isinstance(value, int):
-        if schema.get("type") == "number":
+        if schema.get("type") == "number" or not -(2**63) <= value < 2**63:
             return celtypes.DoubleType(float(value))
         return celtypes.IntType(value)
     if isinstance(value, float):
-        if schema.get("type") == "integer" and value.is_integer():
+        if schema.get("type") == "integer" and value.is_integer() and -(2**63) <= value < 2**63:
             return celtypes.IntType(int(value))
         return celtypes.DoubleType(value)
     if isinstance(value, str):

@@ -18,7 +18,7 @@ FieldSet = set[Path]
 
 _NO_META = PatchField()
 # Identity and bookkeeping fields that nobody "manages".
-_METADATA_IGNORED = frozenset(
+METADATA_IGNORED = frozenset(
     {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
      "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}
 )  # fmt: skip
@@ -50,36 +50,50 @@ def value_key(value: Any) -> str:
     return "v:" + json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+class _Item:
+    """The value recorded for a list item's own path (its existence, not a value)."""
+
+
+ITEM = _Item()
+
+
 def fields_of(obj: dict[str, Any], meta: PatchField) -> FieldSet:
     """Every field path ``obj`` sets (leaves, plus list items of list-maps and sets)."""
-    found: FieldSet = set()
+    return set(field_values(obj, meta))
+
+
+def field_values(obj: dict[str, Any], meta: PatchField) -> dict[Path, Any]:
+    """Every field path ``obj`` sets, with the value found there (ITEM for list items), in one pass."""
+    found: dict[Path, Any] = {}
     for key, value in obj.items():
         if key in ("apiVersion", "kind") or value is None:
             continue
         if key == "metadata" and isinstance(value, dict):
-            trimmed = {k: v for k, v in value.items() if k not in _METADATA_IGNORED}
-            _collect(trimmed, meta.fields.get(key, _NO_META), ("f:metadata",), found, top=True)
+            trimmed = {k: v for k, v in value.items() if k not in METADATA_IGNORED}
+            collect(trimmed, meta.fields.get(key, _NO_META), ("f:metadata",), found, top=True)
         else:
-            _collect(value, meta.fields.get(key, _NO_META), ("f:" + key,), found)
+            collect(value, meta.fields.get(key, _NO_META), ("f:" + key,), found)
     return found
 
 
-def _collect(value: Any, meta: PatchField, path: Path, found: FieldSet, *, top: bool = False) -> None:
+def collect(value: Any, meta: PatchField, path: Path, found: dict[Path, Any], *, top: bool = False) -> None:
+    """Record in ``found`` every field path (with its value) that ``value`` sets below ``path``."""
     if isinstance(value, dict) and (value or top):
         for key, item in value.items():
             if item is not None:
-                _collect(item, meta.fields.get(key, _NO_META), (*path, "f:" + key), found)
+                collect(item, meta.fields.get(key, _NO_META), (*path, "f:" + key), found)
         return
     if isinstance(value, list) and meta.merges_list:
+        element_meta = PatchField(fields=meta.fields)
         for item in value:
             if meta.key and isinstance(item, dict) and meta.key in item:
                 element = (*path, element_key(meta.key, item[meta.key]))
-                found.add(element)
-                _collect(item, PatchField(fields=meta.fields), element, found, top=True)
+                found[element] = ITEM
+                collect(item, element_meta, element, found, top=True)
             elif not meta.key:
-                found.add((*path, value_key(item)))
+                found[(*path, value_key(item))] = ITEM
         return
-    found.add(path)
+    found[path] = value
 
 
 def lookup(obj: Any, path: Path) -> Any:

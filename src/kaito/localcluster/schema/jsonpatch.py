@@ -34,6 +34,9 @@ def json_patch(original: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str,
     """Apply RFC 6902 operations (add/remove/replace/move/copy/test); raise PatchError on failure.
 
     The operations apply atomically: ``original`` is never modified, and any failure rejects the whole patch.
+    Where kube-apiserver's JSON patch library is laxer than the RFC, this follows the library (checked
+    against ``kubectl patch --local --type json``): ``replace`` of a missing object key adds it, negative
+    array indices count from the end, ``test`` of a missing value against ``null`` passes.
     """
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be an array of operations")
@@ -58,11 +61,18 @@ def _pointer(text: Any, what: str = "path") -> list[str]:
 
 
 def _list_index(container: list[Any], token: str, *, for_add: bool) -> int:
+    """An array index as kube-apiserver's JSON patch library reads it: "-" appends, negatives count back."""
     if for_add and token == "-":
         return len(container)
-    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
-        raise PatchError(f"invalid array index {token!r}")
-    index = int(token)
+    try:
+        index = int(token)
+    except ValueError:
+        raise PatchError(f"invalid array index {token!r}") from None
+    size = len(container) + 1 if for_add else len(container)  # for add, -1 means "after the last"
+    if index < 0:
+        if index < -size:
+            raise PatchError(f"array index {index} out of bounds")
+        index += size
     limit = len(container) if for_add else len(container) - 1
     if index > limit:
         raise PatchError(f"array index {index} out of bounds")
@@ -135,10 +145,9 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
     if kind == "remove":
         return _remove(doc, parts)[0]
     if kind == "replace":
-        _get(doc, parts)
         if not parts:
             return copy.deepcopy(op["value"])
-        parent = _parent(doc, parts)
+        parent = _parent(doc, parts)  # a missing object key is then added, as kube-apiserver does
         key: Any = parts[-1] if isinstance(parent, dict) else _list_index(parent, parts[-1], for_add=False)
         parent[key] = copy.deepcopy(op["value"])
         return doc
@@ -152,7 +161,10 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
         value = copy.deepcopy(_get(doc, _pointer(op.get("from"), "from")))
         return _add(doc, parts, value)
     if kind == "test":
-        actual = _get(doc, parts)
+        try:
+            actual = _get(doc, parts)
+        except PatchError:
+            actual = None  # a missing value tests equal to null, as in kube-apiserver
         if not json_equal(actual, op["value"]):
             raise PatchError(f"test operation failed at {op['path']!r}")
         return doc

@@ -19,12 +19,19 @@ _FIELD_PATH_STEP = re.compile(r"\.([A-Za-z0-9_$-]+)|\['([^']*)'\]|\[(\d+)\]")
 
 
 def run_rules(
-    schema: Schema, value: Any, old: Any, path: FieldPath, *, root: bool = False
+    schema: Schema,
+    value: Any,
+    old: Any,
+    path: FieldPath,
+    *,
+    root: bool = False,
+    transition_only: bool = False,
 ) -> list[FieldError]:
     """FieldErrors for every rule of ``schema`` that ``value`` breaks (never raises).
 
     Transition rules (using ``oldSelf``) are skipped when ``old`` is ABSENT unless ``optionalOldSelf`` is set,
-    in which case ``oldSelf.hasValue()`` is false and ``oldSelf.orValue(x)`` gives ``x``.
+    in which case ``oldSelf.hasValue()`` is false and ``oldSelf.orValue(x)`` gives ``x``. With
+    ``transition_only`` the other rules are skipped (unchanged values ratchet; transition rules do not).
     """
     errors: list[FieldError] = []
     type_name = cel_type_name(schema, value)
@@ -40,9 +47,17 @@ def run_rules(
             continue
         if compiled.uses_old_self and old is ABSENT and not rule.get("optionalOldSelf"):
             continue
+        if transition_only and not compiled.uses_old_self:
+            continue
         if not converted:
-            self_value = to_cel(value, schema, root=root)
-            old_value = None if old is ABSENT else to_cel(old, schema, root=root)
+            try:
+                self_value = to_cel(value, schema, root=root)
+                old_value = None if old is ABSENT else to_cel(old, schema, root=root)
+            except (TypeError, ValueError) as exc:
+                errors.append(
+                    FieldError("FieldValueInvalid", path.render(), f"cannot evaluate rules: {exc}", type_name)
+                )
+                return errors
             converted = True
         activation: dict[str, Any] = {"self": self_value}
         if compiled.uses_old_self:
@@ -51,6 +66,32 @@ def run_rules(
         if error is not None:
             errors.append(error)
     return errors
+
+
+def has_transition_rules(schema: Schema) -> bool:
+    """Whether ``schema`` or any schema below it has a rule using ``oldSelf`` (cached per schema object)."""
+    cached = _TRANSITION_CACHE.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    found = any(_uses_old_self(rule) for rule in schema.get("x-kubernetes-validations") or ())
+    children = [
+        *(schema.get("properties") or {}).values(),
+        schema.get("items"),
+        schema.get("additionalProperties"),
+    ]
+    found = found or any(isinstance(child, dict) and has_transition_rules(child) for child in children)
+    _TRANSITION_CACHE[id(schema)] = (schema, found)  # holding the schema keeps its id from being reused
+    return found
+
+
+def _uses_old_self(rule: Any) -> bool:
+    try:
+        return isinstance(rule, dict) and compile_rule(str(rule.get("rule", ""))).uses_old_self
+    except CELRuleError:
+        return False
+
+
+_TRANSITION_CACHE: dict[int, tuple[Schema, bool]] = {}
 
 
 def _check_rule(

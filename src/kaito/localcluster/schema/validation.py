@@ -15,7 +15,7 @@ from kaito.localcluster.schema.errors import FieldError
 from kaito.localcluster.schema.fieldpath import FieldPath
 from kaito.localcluster.schema.formats import format_ok
 from kaito.localcluster.schema.jsonvalue import ABSENT, json_equal, json_type
-from kaito.localcluster.schema.rules import run_rules
+from kaito.localcluster.schema.rules import has_transition_rules, run_rules
 
 Schema = dict[str, Any]
 
@@ -30,6 +30,13 @@ def validate(
     """
     errors: list[FieldError] = []
     _validate_node(schema, obj, ABSENT if old is None else old, FieldPath.root(), errors, root=True)
+    return errors
+
+
+def validate_value(schema: dict[str, Any], value: Any, path: FieldPath) -> list[FieldError]:
+    """Violations of ``schema`` by any JSON value (not only objects), reported under ``path``."""
+    errors: list[FieldError] = []
+    _validate_node(schema, value, ABSENT, path, errors)
     return errors
 
 
@@ -54,8 +61,12 @@ def _in_body(path: FieldPath) -> str:
 def _validate_node(
     schema: Schema, value: Any, old: Any, path: FieldPath, errors: list[FieldError], *, root: bool = False
 ) -> None:
-    if old is not ABSENT and json_equal(value, old):
-        return  # ratcheting: an unchanged value was accepted before and stays accepted
+    if old is not ABSENT and value == old and json_equal(value, old):  # == first: C speed, rarely true
+        # Ratcheting: an unchanged value was accepted before and stays accepted, except that transition
+        # rules (oldSelf) are always evaluated where the old value exists, as in kube-apiserver.
+        if has_transition_rules(schema):
+            _transition_rules(schema, value, old, path, errors, root=root)
+        return
     if not _check_type(schema, value, path, errors):
         return
     _check_value(schema, value, path, errors)
@@ -66,6 +77,46 @@ def _validate_node(
     _check_junctors(schema, value, path, errors)
     if schema.get("x-kubernetes-validations"):
         errors.extend(run_rules(schema, value, old, path, root=root))
+
+
+def _transition_rules(
+    schema: Schema, value: Any, old: Any, path: FieldPath, errors: list[FieldError], *, root: bool = False
+) -> None:
+    """Only the oldSelf rules of an unchanged subtree (where the value's type fits its schema)."""
+    probe: list[FieldError] = []
+    if not _check_type(schema, value, path, probe) or probe:
+        return
+    if schema.get("x-kubernetes-validations"):
+        errors.extend(run_rules(schema, value, old, path, root=root, transition_only=True))
+    properties: dict[str, Schema] = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    if isinstance(value, dict) and isinstance(old, dict):
+        for key, item in value.items():
+            sub = (
+                properties.get(key)
+                if key in properties
+                else additional
+                if isinstance(additional, dict)
+                else None
+            )
+            if (
+                sub is not None
+                and key in old
+                and has_transition_rules(sub)
+                and not (root and key == "metadata")
+            ):
+                child = path.child(key) if key in properties else path.key(key)
+                _transition_rules(sub, item, old[key], child, errors)
+    elif (
+        isinstance(value, list)
+        and isinstance(schema.get("items"), dict)
+        and has_transition_rules(schema["items"])
+    ):
+        keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+        olds = _correlate(value, old, schema.get("x-kubernetes-list-type"), keys)
+        for index, item in enumerate(value):
+            if olds[index] is not ABSENT:
+                _transition_rules(schema["items"], item, olds[index], path.index(index), errors)
 
 
 def _check_type(schema: Schema, value: Any, path: FieldPath, errors: list[FieldError]) -> bool:

@@ -39,6 +39,7 @@ class Kubelet:
         self.nodes = nodes
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self._stopping: set[str] = set()
+        self._finalized: set[str] = set()  # deleting pods we asked the server to remove
         self._background: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._ctx: RunnerContext | None = None
@@ -67,6 +68,7 @@ class Kubelet:
         uid = pod["metadata"].get("uid", "")
         worker = self.workers.get(uid)
         if kind == "DELETED":
+            self._finalized.discard(uid)
             if worker is not None:
                 grace = float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
                 self._stop_worker(uid, worker, grace, delete_object=False)
@@ -74,9 +76,13 @@ class Kubelet:
         if worker is None:
             if uid in self._stopping or not self._serves(pod) or self._ctx is None:
                 return
-            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-                if pod["metadata"].get("deletionTimestamp"):
+            if pod["metadata"].get("deletionTimestamp"):
+                # Nothing runs for it here (finished, or already stopped): just finish the deletion, once.
+                if uid not in self._finalized:
+                    self._finalized.add(uid)
                     self._spawn(self._delete_finished(pod))
+                return
+            if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
                 return
             worker = PodWorker(self._ctx, pod)
             self.workers[uid] = worker
@@ -101,11 +107,13 @@ class Kubelet:
             finally:
                 self.workers.pop(uid, None)
                 self._stopping.discard(uid)
+                if delete_object:
+                    self._finalized.add(uid)
 
         self._spawn(stop())
 
     async def _delete_finished(self, pod: Obj) -> None:
-        """A finished pod (no worker, e.g. after a restart of the runner) being deleted: just remove it."""
+        """A deleting pod with nothing running here (e.g. finished before a restart of the runner)."""
         meta = pod["metadata"]
         try:
             await self.client.delete(

@@ -349,20 +349,27 @@ class PodWorker:
     # -- termination ----------------------------------------------------------------------------------------
 
     async def terminate(self, grace_s: float, delete_object: bool) -> None:
-        """Stop every container (SIGTERM, grace, SIGKILL), then remove the pod as a kubelet does."""
+        """Stop every container (SIGTERM, grace, SIGKILL); if the pod object is still there, report the
+        final container states and remove it (delete with grace 0), as a kubelet does."""
         self.terminating = True
-        running = list(self.processes.values())
-        for name in self.processes:
+        running = dict(self.processes)
+        for name in running:
             self.event("Killing", f"Stopping container {name}")
-        await asyncio.gather(*(process.stop(child, grace_s) for child in running))
-        for task in self._tasks:
+        codes = await asyncio.gather(*(process.stop(child, grace_s) for child in running.values()))
+        for task in [*self._tasks, *self._kills]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._kills]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        exits = {name: 128 - code if code < 0 else code for name, code in zip(running, codes, strict=True)}
+        for record in [*self.inits, *self.mains]:
+            if record.state == "running":
+                record.terminate(exits.get(record.name, 0))
         meta = self.pod.metadata
         if delete_object:
             try:
+                body = {"status": self.status()}
+                await self.ctx.client.patch(PODS, meta.namespace, meta.name, body, sub="status")
                 await self.ctx.client.delete(
                     PODS, meta.namespace, meta.name, grace_period_seconds=0, uid=meta.uid
                 )

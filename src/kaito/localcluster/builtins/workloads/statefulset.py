@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 
-from kaito.localcluster.builtins.client import PODS, STATEFULSETS, KubeClient, is_status
+from kaito.localcluster.builtins.client import CONTROLLER_REVISIONS, PODS, STATEFULSETS, KubeClient, is_status
 from kaito.localcluster.builtins.events import STATEFULSET, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
     enqueue_owner,
     enqueue_self,
     is_pod_ready,
+    owner_reference,
     pod_from_template,
     template_hash,
     write_status,
@@ -46,6 +47,8 @@ class StatefulSetController(Controller):
         super().__init__()
         self.client = client
         self.events = events
+        self._revisions: set[tuple[str, str]] = set()  # (statefulset uid, revision name) already recorded
+        self._revisions_served = True
         self.statefulsets = statefulsets
         self.pods = pods
         statefulsets.add_handler(enqueue_self(self.enqueue))
@@ -65,6 +68,7 @@ class StatefulSetController(Controller):
             index = ordinal(name, pod)
             if index is not None:
                 pods[index] = pod
+        await self._record_revision(sts, update_revision)
         await self._sync(sts, pods, replicas, update_revision, parallel)
         await self._update_status(key, update_revision)
 
@@ -98,6 +102,34 @@ class StatefulSetController(Controller):
             await asyncio.gather(*(self._delete(sts, pods[i]) for i in targets))
             return
         await self._rolling_update(sts, pods, replicas, revision)
+
+    async def _record_revision(self, sts: Obj, name: str) -> None:
+        """The ControllerRevision `kubectl rollout history` reads (revision number = the set's generation)."""
+        if not self._revisions_served or (sts["metadata"]["uid"], name) in self._revisions:
+            return
+        template = sts["spec"].get("template", {})
+        labels = {**((template.get("metadata") or {}).get("labels") or {}), REVISION_LABEL: name}
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {
+                "name": name,
+                "namespace": sts["metadata"]["namespace"],
+                "labels": labels,
+                "ownerReferences": [owner_reference(sts)],
+            },
+            "data": {"spec": {"template": template}},
+            "revision": int(sts["metadata"].get("generation", 1)),
+        }
+        try:
+            await self.client.create(CONTROLLER_REVISIONS, sts["metadata"]["namespace"], body)
+        except Exception as error:
+            if is_status(error, 404):  # this API server does not serve controllerrevisions
+                self._revisions_served = False
+                return
+            if not is_status(error, 409):
+                raise
+        self._revisions.add((sts["metadata"]["uid"], name))
 
     async def _rolling_update(self, sts: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
         strategy = sts["spec"].get("updateStrategy", {}) or {}

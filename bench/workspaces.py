@@ -25,7 +25,7 @@ import yaml
 
 from kaito.controllers.client import KubeClient
 from kaito.controllers.errors import ConflictError, NotFoundError
-from kaito.controllers.resource import CRDS, NAMESPACES, NODES, STATEFULSETS
+from kaito.controllers.resource import CONFIGMAPS, CRDS, NAMESPACES, NODES, STATEFULSETS
 from kaito.reconcilers.names import WORKSPACES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,7 +41,19 @@ from pathlib import Path
 from kaito.cli.logs import configure_logging
 from kaito.controllers.manager import Manager
 from kaito.controllers.settings import ManagerSettings
+from kaito.controllers.client import KubeClient
 from kaito.reconcilers import WorkspaceSettings, WorkspaceSetup
+
+WRITES = 0
+_request = KubeClient.request
+
+async def counted(self, method, path, **kwargs):
+    global WRITES
+    if method != "GET" and "/events" not in path:
+        WRITES += 1
+    return await _request(self, method, path, **kwargs)
+
+KubeClient.request = counted
 
 async def main() -> None:
     configure_logging("warning")
@@ -64,6 +76,7 @@ async def main() -> None:
     await reader.read()
     stop.set()
     await run
+    print("WRITES", WRITES, flush=True)
 
 asyncio.run(main())
 """
@@ -136,6 +149,20 @@ async def setup_cluster(kube: KubeClient, count: int, provision: bool) -> None:
     await asyncio.gather(*(add(i) for i in range(count)))
 
 
+async def write_ceiling(kube: KubeClient, writes: int = 400, in_flight: int = 16) -> float:
+    """Writes/s this API server sustains for small objects with `in_flight` concurrent writers."""
+    semaphore = asyncio.Semaphore(in_flight)
+
+    async def write(index: int) -> None:
+        async with semaphore:
+            body = {"metadata": {"name": f"ceiling-{index}", "namespace": NAMESPACE}, "data": {"k": "v"}}
+            await kube.create(CONFIGMAPS, body)
+
+    started = time.monotonic()
+    await asyncio.gather(*(write(i) for i in range(writes)))
+    return writes / (time.monotonic() - started)
+
+
 async def start_operator(kubeconfig: Path, workers: int, provision: bool) -> asyncio.subprocess.Process:
     log = Path(tempfile.gettempdir()) / "kaito-bench-workspaces-operator.log"
     stderr = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -180,6 +207,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         kube = await kube_client(kubeconfig)
         try:
             await setup_cluster(kube, count, args.provision)
+            ceiling = await write_ceiling(kube)
             operator = await start_operator(kubeconfig, args.workers, args.provision)
             cpu_before = proc_cpu(operator.pid)
             seen: dict[str, float] = {}
@@ -215,9 +243,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "operator_rss_mb": round(proc_rss_mb(operator.pid, "VmRSS"), 1),
             }
             assert operator.stdin is not None
+            assert operator.stdout is not None
             operator.stdin.close()
             async with asyncio.timeout(30):
+                tail = (await operator.stdout.read()).decode().split()
                 await operator.wait()
+            writes = int(tail[tail.index("WRITES") + 1]) if "WRITES" in tail else 0
+            per_workspace = writes / count
+            result["operator_writes_per_workspace"] = round(per_workspace, 2)
+            result["api_write_ceiling_per_s"] = round(ceiling, 1)
+            # Each Workspace costs the server its own create plus the operator's writes (events aside).
+            result["api_ceiling_workspaces_per_s"] = round(ceiling / (per_workspace + 1), 1)
             return result
         finally:
             await kube.api_client.close()

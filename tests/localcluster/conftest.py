@@ -56,6 +56,12 @@ def builtins_config(data_dir: Path) -> BuiltinsConfig:
     )
 
 
+async def new_api_client(kubeconfig: Path) -> k8s.ApiClient:
+    configuration = k8s.Configuration()
+    await k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return k8s.ApiClient(configuration=configuration)
+
+
 @dataclass
 class BuiltinsCluster:
     """Handles for one test session's cluster: typed API clients on the test loop, the running built-ins."""
@@ -108,11 +114,7 @@ async def builtins_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIte
     builtins = BuiltinControllers(builtins_config(data_dir))
     threaded = ThreadedLocalCluster(data_dir, persist=False, bookmark_interval=2.0, components=[builtins])
     await asyncio.to_thread(threaded.start)
-    configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(
-        config_file=str(threaded.kubeconfig_path), client_configuration=configuration
-    )
-    api = k8s.ApiClient(configuration=configuration)
+    api = await new_api_client(threaded.kubeconfig_path)
     try:
         yield BuiltinsCluster(threaded, builtins, api, data_dir)
     finally:

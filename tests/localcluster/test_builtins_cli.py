@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from kaito.cli.local import gpu_node_specs, parse_gpus
+from kaito.cli.local import builtins_config, gpu_node_specs, parse_gpus
 
 
 def kaito(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -52,6 +52,7 @@ def test_gpu_flags_become_node_specs() -> None:
         parse_gpus(["Standard_NC6s_v3=two"])
 
 
+@pytest.mark.slow
 def test_local_up_status_down_round_trip(tmp_path: Path) -> None:
     data_dir = tmp_path / "local"
     up = kaito(
@@ -96,3 +97,22 @@ def test_local_up_status_down_round_trip(tmp_path: Path) -> None:
     finally:
         assert kaito("local", "down", "--data-dir", str(data_dir)).returncode == 0
     assert not _processes_mentioning(str(data_dir))
+
+
+def test_config_file_sets_runner_options(tmp_path: Path) -> None:
+    config = tmp_path / "local.yaml"
+    config.write_text(
+        "image_commands:\n  example.com/engine: {entrypoint: [python, -m, http.server, $(PORT)]}\n"
+        "simulated_ready_delay_s: 0.2\nnodes:\n  - {name: extra, gpu_count: 2, gpu_product: NVIDIA-L4}\n"
+    )
+    settings = builtins_config(tmp_path, parse_gpus(["Standard_NC6s_v3"]), config)
+    assert settings.runtime_for("example.com/engine:0.1") is not None
+    assert settings.simulated_ready_delay_s == 0.2
+    assert [node.name for node in settings.nodes] == [
+        "kaito-local-control-plane",
+        "standard-nc6s-v3-0",
+        "extra",
+    ]
+    config.write_text("simulated_ready_delay_s: -1\n")
+    with pytest.raises(ValueError, match="simulated_ready_delay_s"):
+        builtins_config(tmp_path, [], config)

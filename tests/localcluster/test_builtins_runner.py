@@ -11,8 +11,9 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client as k8s
 
-from kaito.localcluster.builtins import NodeSpec, port_annotation
-from localcluster.conftest import GPU_TAINT, BuiltinsCluster
+from kaito.localcluster.builtins import BuiltinControllers, NodeSpec, port_annotation
+from kaito.localcluster.cluster import ThreadedLocalCluster
+from localcluster.conftest import GPU_TAINT, BuiltinsCluster, builtins_config, new_api_client
 
 
 def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -103,12 +104,13 @@ async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster
             "print('me', os.environ['POD_NAME'], os.environ['POD_NAMESPACE'], os.environ['GREETING'])",
             "print('model', open(sys.argv[1]).read().strip())",
             "print('init', open(os.path.join(os.environ['SCRATCH'], 'ready.txt')).read())",
+            "open(sys.argv[2].removeprefix('--out='), 'w').write('saved')",
         ]
     )
     main = {
         "name": "main",
         "image": "local/python",
-        "command": ["python", "-c", script, "/etc/model/model.yaml"],
+        "command": ["python", "-c", script, "/etc/model/model.yaml", "--out=/cache/result.txt"],
         "env": [
             {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "mode"}}},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -120,9 +122,14 @@ async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster
         "volumeMounts": [
             {"name": "model", "mountPath": "/etc/model"},
             {"name": "scratch", "mountPath": "/work"},
+            {"name": "cache", "mountPath": "/cache"},
         ],
     }
-    volumes = [{"name": "model", "configMap": {"name": "cfg"}}, {"name": "scratch", "emptyDir": {}}]
+    volumes = [
+        {"name": "model", "configMap": {"name": "cfg"}},
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "cache", "persistentVolumeClaim": {"claimName": "model-cache"}},
+    ]
     await cluster.core.create_namespaced_pod(
         ns, pod("env", main, initContainers=[init], volumes=volumes, restartPolicy="Never")
     )
@@ -132,6 +139,7 @@ async def test_env_volumes_and_init_containers(builtins_cluster: BuiltinsCluster
     init_log = await cluster.core.read_namespaced_pod_log("env", ns, container="prepare")
     assert got.status.phase == "Succeeded", (log, init_log)
     assert f"mode fast token hf_x\nme env {ns} hello-env\nmodel size: tiny\ninit prepared\n" == log
+    assert (cluster.data_dir / "claims" / ns / "model-cache" / "result.txt").read_text() == "saved"
     assert got.status.init_container_statuses[0].state.terminated.reason == "Completed"
     conditions = {c.type: c for c in got.status.conditions}
     assert conditions["Initialized"].status == "True"
@@ -380,3 +388,24 @@ async def test_deleting_a_pod_held_by_a_finalizer(builtins_cluster: BuiltinsClus
         return not (await cluster.core.list_namespaced_pod(ns)).items
 
     await cluster.eventually(gone, "pod removed once the finalizer is gone")
+
+
+async def test_stopping_the_cluster_leaves_no_process(tmp_path: Path) -> None:
+    config = builtins_config(tmp_path)
+    builtins = BuiltinControllers(config)
+    threaded = ThreadedLocalCluster(tmp_path, persist=False, components=[builtins])
+    await asyncio.to_thread(threaded.start)
+    api = await new_api_client(threaded.kubeconfig_path)
+    try:
+        cluster = BuiltinsCluster(threaded, builtins, api, tmp_path)
+        container = {"name": "sleep", "image": "local/python", "args": ["-c", "import time; time.sleep(600)"]}
+        await cluster.core.create_namespaced_pod("default", pod("sleeper", container))
+        got = await cluster.eventually(
+            await _pod_when(cluster, "default", "sleeper", _ready), "sleeper running"
+        )
+        pid = _pid(got)
+    finally:
+        await api.close()
+        await asyncio.to_thread(threaded.stop)
+    assert not _alive(pid)
+    assert not await asyncio.to_thread(_group_members, pid)

@@ -49,6 +49,12 @@ async def test_deployment_pods_become_ready(builtins_cluster: BuiltinsCluster) -
     assert rs.metadata.owner_references[0].controller is True
     pods = (await cluster.core.list_namespaced_pod(ns)).items
     assert len(pods) == 2
+
+    async def scaled_event() -> bool:
+        events = await cluster.core.list_namespaced_event(ns, field_selector="reason=ScalingReplicaSet")
+        return any(e.message == f"Scaled up replica set {rs.metadata.name} to 2" for e in events.items)
+
+    await cluster.eventually(scaled_event, "a ScalingReplicaSet event")
     for pod in pods:
         assert pod.metadata.name.startswith(f"web-{pod_hash}-")
         owner = pod.metadata.owner_references[0]
@@ -262,3 +268,27 @@ async def test_job_active_deadline(builtins_cluster: BuiltinsCluster) -> None:
         return not await _pods(cluster, ns, "job-name=slow")
 
     await cluster.eventually(pods_gone, "the running pod deleted")
+
+
+async def test_statefulset_parallel_creates_all_pods_at_once(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    # registry.invalid images never pull: OrderedReady would stop at ordinal 0, Parallel creates every ordinal
+    await cluster.apps.create_namespaced_stateful_set(
+        ns, statefulset("par", 3, "registry.invalid/x:1", "Parallel")
+    )
+
+    async def all_created() -> list[str]:
+        names = sorted(pod.metadata.name for pod in await _pods(cluster, ns, "app=par"))
+        return names if names == ["par-0", "par-1", "par-2"] else []
+
+    await cluster.eventually(all_created, "3 pods created in parallel")
+    await cluster.apps.create_namespaced_stateful_set(ns, statefulset("ord", 3, "registry.invalid/x:1"))
+
+    async def first_only() -> list[str]:
+        return sorted(pod.metadata.name for pod in await _pods(cluster, ns, "app=ord"))
+
+    assert await cluster.eventually(first_only, "ordinal 0 created") == ["ord-0"]
+    sts = await cluster.apps.read_namespaced_stateful_set("ord", ns)
+    assert not sts.status.ready_replicas
+    assert await first_only() == ["ord-0"]  # never past an unready ordinal

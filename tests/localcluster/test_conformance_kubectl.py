@@ -91,6 +91,21 @@ def test_kubectl_builtin_kinds(kubectl: Kubectl, namespace: str) -> None:
     assert got["spec"]["clusterIP"] == row[2]
     assert "Port:" in kubectl("describe", "svc", "web", "-n", namespace).stdout
     kubectl("delete", "svc", "web", "-n", namespace)
+    typo = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "typo", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": "typo"}},
+            "template": {
+                "metadata": {"labels": {"app": "typo"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx", "imagePullPolcy": "Always"}]},
+            },
+        },
+    }
+    refused = kubectl("apply", "-f", "-", input=yaml.safe_dump(typo), check=False)
+    assert refused.returncode != 0
+    assert 'unknown field "spec.template.spec.containers[0].imagePullPolcy"' in refused.stderr
 
 
 def test_kubectl_create_generators(kubectl: Kubectl, namespace: str) -> None:

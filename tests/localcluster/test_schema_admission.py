@@ -231,6 +231,10 @@ async def test_wrong_ca_and_wrong_hostname_are_refused(server: WebhookServer) ->
     impostor["clientConfig"] = {"url": f"https://localhost:{server.port}/allow", "caBundle": server.ca_bundle}
     with pytest.raises(AdmissionDenied, match="certificate verify failed"):
         await admit(chain_for(server, configuration("ValidatingWebhookConfiguration", "v", impostor)))
+    plain = dict(hook)
+    plain["clientConfig"] = {"url": f"http://127.0.0.1:{server.port}/allow"}
+    with pytest.raises(AdmissionDenied, match="must use the https scheme"):
+        await admit(chain_for(server, configuration("ValidatingWebhookConfiguration", "v", plain)))
     by_ip = dict(hook)
     by_ip["clientConfig"] = {"url": f"https://127.0.0.1:{server.port}/allow", "caBundle": server.ca_bundle}
     assert (

@@ -10,6 +10,7 @@ import yaml
 
 from kaito.api import Workspace
 from kaito.presets import PlanError, get_preset, list_presets, plan_workspace
+from kaito.reconcilers.inference import services
 from kaito.reconcilers.names import nodeclaim_name
 from kaito.reconcilers.pods import job_outcome, pod_problem
 from kaito.reconcilers.runtime_config import (
@@ -19,8 +20,10 @@ from kaito.reconcilers.runtime_config import (
     runtime_config,
     to_yaml,
 )
+from kaito.reconcilers.tuning import tuning_config
 from kaito.serving.adapter_spec import DesiredAdapters
 from kaito.serving.config import parse_config
+from kaito.tuning.config import JobConfig
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
@@ -132,3 +135,37 @@ def test_job_outcomes_come_from_job_conditions() -> None:
     running = job_outcome({"status": {"active": 1, "startTime": "2026-01-01T00:00:00Z"}})
     assert (running.started, running.finished) == (True, False)
     assert not job_outcome({}).started
+
+
+def test_tuning_config_is_what_kaito_tune_reads() -> None:
+    workspace = Workspace.model_validate(
+        {
+            "metadata": {"name": "t", "namespace": "ns"},
+            "resource": {"instanceType": "Standard_NC6s_v3", "labelSelector": {"matchLabels": {"a": "b"}}},
+            "tuning": {
+                "preset": {"name": "phi-3-mini-4k-instruct"},
+                "method": "qlora",
+                "input": {"urls": ["https://example.com/train.parquet"]},
+                "output": {"image": "r.io/out:1", "imagePushSecret": "push"},
+            },
+        }
+    )
+    plan = plan_workspace(workspace)
+    config = JobConfig.model_validate(
+        yaml.safe_load(to_yaml(tuning_config(workspace, get_preset("phi-3-mini-4k-instruct"), plan)))
+    )
+    assert (config.method, config.output_image, str(config.data_dir)) == ("qlora", "r.io/out:1", "/mnt/data")
+    assert config.model.path == "microsoft/Phi-3-mini-4k-instruct"
+
+
+def test_enablelb_annotation_makes_a_load_balancer_service() -> None:
+    workspace = _workspace("phi-3-mini-4k-instruct")
+    assert services(workspace, multi_node=False)[0]["spec"]["type"] == "ClusterIP"
+    annotated = workspace.model_copy(
+        update={
+            "metadata": workspace.metadata.model_copy(update={"annotations": {"kaito.sh/enablelb": "True"}})
+        }
+    )
+    main, headless = services(annotated, multi_node=False)
+    assert main["spec"]["type"] == "LoadBalancer"
+    assert headless["spec"]["clusterIP"] == "None"

@@ -90,3 +90,39 @@ async def test_model_spanning_two_nodes_runs_as_a_two_pod_statefulset(
 
 async def _gone(cluster: Cluster, ns: str, name: str) -> bool:
     return await cluster.workspace(ns, name) is None and not await cluster.nodeclaims_of(ns, name)
+
+
+async def test_custom_pod_template_is_used_as_written(cluster: Cluster, operator: WorkspaceSetup) -> None:
+    ns = await cluster.namespace()
+    label = f"tpl-{uuid.uuid4().hex[:6]}"
+    container = {
+        "name": "custom",
+        "image": "example.com/my-server:1",
+        "args": ["--port", "8000"],
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+    }
+    doc = {
+        "apiVersion": "kaito.sh/v1beta1",
+        "kind": "Workspace",
+        "metadata": {"name": "custom", "namespace": ns},
+        "resource": {"instanceType": "Standard_NC6s_v3", "labelSelector": {"matchLabels": {"apps": label}}},
+        "inference": {
+            "template": {"metadata": {"labels": {"mine": "yes"}}, "spec": {"containers": [container]}}
+        },
+    }
+    await cluster.kube.create(WORKSPACES, doc)
+    await _ready(cluster, ns, "custom")
+    template = (await cluster.kube.get(STATEFULSETS, "custom", ns))["spec"]["template"]
+    assert template["metadata"]["labels"]["mine"] == "yes"
+    assert template["metadata"]["labels"]["kaito.sh/workspace"] == "custom"
+    got = template["spec"]["containers"][0]
+    assert (got["image"], got["args"], got["resources"]) == (
+        container["image"],
+        container["args"],
+        container["resources"],
+    )
+    assert {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"} in template["spec"][
+        "tolerations"
+    ]
+    configmaps = await cluster.kube.list(CONFIGMAPS, ns, label_selector="kaito.sh/workspace=custom")
+    assert not configmaps.get("items"), "a custom template gets no runtime config"

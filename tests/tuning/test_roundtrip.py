@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kaito.cli.main import main
 from kaito.serving.adapter_spec import DesiredAdapter
 from kaito.serving.adapter_stage import AdapterStager
-from serving.registry import RunningRegistry
+from serving.registry import RunningRegistry, free_port
 
 from .adapter_check import mean_loss
 from .data_files import write_docker_secret, write_job_config, write_jsonl_chat, write_user_config
@@ -32,11 +33,15 @@ def test_tune_push_then_serve_the_adapter(
         tmp_path / "push-secret", registry.host, registry.username, registry.password
     )
     image = f"{registry.host}/adapters/tiny-tuned:0.0.1"
+    metrics_port = free_port()
     command = ["tune", "--config", str(config), "--user-config", str(user), "--push", image,
-               "--push-secret", str(secret)]  # fmt: skip
+               "--push-secret", str(secret), "--metrics-port", str(metrics_port)]  # fmt: skip
     code = main(command)
     logs = capfd.readouterr().err
     assert code == 0, logs[-3000:]
+    metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    assert "kaito_tuning_completed 1.0" in metrics
+    assert "kaito_tuning_step 6.0" in metrics
     assert '"event": "pushed adapter image"' in logs
     assert '"event": "training progress"' in logs
 

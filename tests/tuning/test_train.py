@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kaito.cli.main import main
+from kaito.tuning.errors import TuningError
 from kaito.tuning.runner import COMPLETION_MARKER, TuneOptions, run_tune
 
 from .adapter_check import mean_loss
@@ -75,7 +76,7 @@ def test_qlora_without_cuda_is_refused_clearly(
     data.mkdir()
     WRITERS["csv-instruction"](data)
     config = write_job_config(tmp_path / "config.yaml", tiny_model, data, tmp_path / "out", method="qlora")
-    code = main(["tune", "--config", str(config), "--push-secret", str(tmp_path / "none")])
+    code = main(["tune", "--config", str(config), "--metrics-port", "0"])
     assert code == 1
     error = capsys.readouterr().err
     assert "CUDA GPU" in error
@@ -84,8 +85,6 @@ def test_qlora_without_cuda_is_refused_clearly(
 
 
 def test_training_argument_mistakes_are_reported(tmp_path: Path, tiny_model: Path) -> None:
-    from kaito.tuning.train import TuningError
-
     options = _job(tmp_path, tiny_model, "csv-instruction", {"TrainingArguments": {"no_such_argument": 1}})
     with pytest.raises(TuningError, match="no_such_argument"):
         run_tune(options)

@@ -92,6 +92,7 @@ def private_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Thread
         cluster.stop()
 
 
+@pytest.mark.slow
 def test_operator_process_serves_admits_reconciles_and_stops(
     private_cluster: ThreadedLocalCluster, tmp_path: Path
 ) -> None:
@@ -157,6 +158,7 @@ def _start(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
+@pytest.mark.slow
 def test_webhook_serves_on_every_replica_not_only_the_leader(
     private_cluster: ThreadedLocalCluster, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -10,7 +11,10 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from kaito.api import Workspace
+from kaito.presets import plan_workspace
 from kaito.webhook.server import MUTATE_PATH, VALIDATE_PATH
 from validation.fuzzing import mutated_workspaces
 from validation.manifests import inference
@@ -97,6 +101,7 @@ ENVELOPES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=1000,
     deadline=None,
@@ -104,10 +109,17 @@ ENVELOPES = st.one_of(
 )
 @given(body=ENVELOPES, path=st.sampled_from([VALIDATE_PATH, MUTATE_PATH]))
 def test_fuzzed_reviews_never_get_a_5xx(http: httpx.Client, body: dict[str, Any], path: str) -> None:
+    """Each fuzzed Workspace is denied with `field: message` lines, or admitted and then parses and plans."""
     reply = http.post(path, json=body)
     assert reply.status_code == 200, reply.text
     response = reply.json()["response"]
     assert response["uid"] == body["request"]["uid"]
+    if path == MUTATE_PATH:
+        assert response["allowed"] is True
+        if "patch" in response:
+            assert response["patchType"] == "JSONPatch"
+            assert isinstance(json.loads(base64.b64decode(response["patch"])), list)
+        return
     if not response["allowed"]:
         status = response["status"]
         assert status["code"] == 422
@@ -116,6 +128,20 @@ def test_fuzzed_reviews_never_get_a_5xx(http: httpx.Client, body: dict[str, Any]
         assert all(cause["field"] and cause["message"] for cause in causes)
         for cause in causes:
             assert f"* {cause['field']}: {cause['message']}" in status["message"]
+        return
+    request = body["request"]
+    if request["operation"] == "UPDATE":
+        # Problems the old object already had are not held against an update (ratcheting), so an admitted
+        # update may fail to parse only where its old object did too.
+        try:
+            Workspace.model_validate(request["object"])
+        except ValidationError:
+            with pytest.raises(ValidationError):
+                Workspace.model_validate(request["oldObject"])
+        return
+    workspace = Workspace.model_validate(request["object"])
+    if workspace.resource.instance_type and workspace.preset_name is not None:
+        plan_workspace(workspace)  # a refusal would have been a denial
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

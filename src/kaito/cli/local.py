@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kaito.localcluster.builtins import BuiltinsConfig, NodeSpec
 from kaito.presets.skus import UnknownSkuError, get_sku
@@ -81,6 +82,22 @@ def gpu_node_specs(requests: list[tuple[str, int]]) -> list[NodeSpec]:
     return specs
 
 
+def builtins_config(data_dir: Path, gpus: list[tuple[str, int]], config_file: Path | None) -> BuiltinsConfig:
+    """Runner settings: a `--config` YAML (any BuiltinsConfig field); its `nodes` join the `--gpus` ones."""
+    fields: dict[str, Any] = {}
+    if config_file is not None:
+        loaded = yaml.safe_load(config_file.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: expected a mapping of settings")
+        fields = dict(loaded)
+    fields.pop("data_dir", None)
+    try:
+        extra_nodes = [NodeSpec.model_validate(node) for node in fields.pop("nodes", None) or []]
+        return BuiltinsConfig(data_dir=data_dir, nodes=[*gpu_node_specs(gpus), *extra_nodes], **fields)
+    except ValidationError as error:
+        raise ValueError(f"{config_file}: {error}") from None
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("local", help="run a local Kubernetes with simulated GPU nodes")
     commands = parser.add_subparsers(dest="local_command", metavar="ACTION")
@@ -96,6 +113,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument("--data-dir", type=Path, default=None, help="state, logs and kubeconfig (~/.kaito/local)")
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="API server port on 127.0.0.1")
+    up.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML of runner settings (image_commands, unpullable_images, simulated_ready_delay_s, nodes...)",
+    )
     up.set_defaults(func=run_up)
 
     down = commands.add_parser("down", help="stop the local cluster")
@@ -177,12 +200,13 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"export KUBECONFIG={files['kubeconfig']}")
         return 0
     try:
-        nodes = gpu_node_specs(parse_gpus(args.gpus))
-    except (ValueError, UnknownSkuError) as error:
+        builtins = builtins_config(data_dir, parse_gpus(args.gpus), args.config)
+    except (ValueError, OSError, UnknownSkuError, yaml.YAMLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    nodes = builtins.nodes
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = LocalClusterSettings(port=args.port, builtins=BuiltinsConfig(data_dir=data_dir, nodes=nodes))
+    settings = LocalClusterSettings(port=args.port, builtins=builtins)
     files["settings"].write_text(settings.model_dump_json(indent=2))
     files["kubeconfig"].unlink(missing_ok=True)
     print(f"starting the kaito local cluster in {data_dir} ...", flush=True)

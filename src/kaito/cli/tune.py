@@ -13,6 +13,7 @@ from kaito.cli.logs import configure_logging
 DEFAULT_CONFIG = Path("/etc/kaito/tuning/config.yaml")
 DEFAULT_PUSH_SECRET = Path("/etc/kaito/push-secret")
 DEFAULT_PULL_SECRETS = Path("/etc/kaito/pull-secrets")
+DEFAULT_METRICS_PORT = 9090
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--push", metavar="IMAGE", help="push the adapter to this OCI image when done")
     parser.add_argument("--push-secret", type=Path, default=DEFAULT_PUSH_SECRET, help="dockerconfigjson")
     parser.add_argument("--weights-dir", type=Path, default=Path("/workspace/weights"))
-    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics (0: off)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="serve Prometheus /metrics (0: off)"
+    )
     _common(parser)
     parser.set_defaults(func=run, tune_action=None)
     actions = parser.add_subparsers(dest="tune_action", metavar="ACTION")
@@ -82,6 +85,7 @@ def _fail(message: str) -> int:
 def _train(args: argparse.Namespace) -> int:
     from kaito.tuning.config import TuningConfigError
     from kaito.tuning.dataset import DatasetError
+    from kaito.tuning.errors import TuningError
     from kaito.tuning.images import ImageTransferError
     from kaito.tuning.runner import TuneOptions, run_tune
 
@@ -96,11 +100,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     try:
         run_tune(options)
-    except (TuningConfigError, DatasetError, ImageTransferError) as err:
-        return _fail(str(err))
-    except RuntimeError as err:  # TuningError from the training module (imported only with torch)
-        if type(err).__name__ != "TuningError":
-            raise
+    except (TuningConfigError, DatasetError, ImageTransferError, TuningError) as err:
         return _fail(str(err))
     return 0
 

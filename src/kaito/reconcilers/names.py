@@ -36,7 +36,6 @@ ANNOTATION_SPEC_HASH: Final = "kaito.sh/spec-hash"
 # On the pod template: hash of the runtime ConfigMap, so an engine-argument change rolls the pods.
 ANNOTATION_RUNTIME_HASH: Final = "kaito.sh/runtime-config-hash"
 LABEL_NODECLAIM_INDEX: Final = "kaito.sh/nodeclaim-index"
-LABEL_ROLE: Final = "kaito.sh/role"
 
 NODECLAIM_PREFIX: Final = "ws"
 NODECLAIM_HASH_CHARS: Final = 10

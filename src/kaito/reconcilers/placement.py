@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kaito.api.nodeclaim import NodeClaim
 from kaito.api.workspace import Workspace
-from kaito.presets import GpuFacts, Plan, PlanError, get_sku, plan_workspace
+from kaito.presets import GpuFacts, Plan, get_sku, plan_workspace
 from kaito.reconcilers.names import nodeclaim_name
 from kaito.reconcilers.nodeclaims import ClaimState, build_nodeclaim
 from kaito.reconcilers.nodes import NodeFacts, candidate_nodes, fits_instance_type
@@ -149,4 +149,4 @@ def place(
     return placement
 
 
-__all__ = ["NodesNotFound", "Placement", "PlanError", "Sizing", "place", "size"]
+__all__ = ["NodesNotFound", "Placement", "Sizing", "place", "size"]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from kaito.api.constants import (
     CONDITION_INFERENCE_READY,
     CONDITION_RESOURCE_READY,
+    CONDITION_WORKSPACE_READY,
     FINALIZER,
     LABEL_WORKSPACE,
     LABEL_WORKSPACE_NAMESPACE,
@@ -29,7 +30,7 @@ from kaito.controllers.client import JSON, KubeClient
 from kaito.controllers.controller import Recorder, Request, Result, TerminalError
 from kaito.controllers.errors import NotFoundError, is_already_exists
 from kaito.controllers.informer import Informer
-from kaito.controllers.objects import Obj, ObjectKey, thaw
+from kaito.controllers.objects import Obj, ObjectKey, resource_version_of, thaw
 from kaito.controllers.ownership import remove_finalizer
 from kaito.controllers.resource import CONFIGMAPS
 from kaito.presets import PlanError
@@ -83,6 +84,8 @@ class WorkspaceReconciler:
         self.recorder = recorder
         self.states = metrics.StateTracker()
         self.children = workloads.Children(client, caches, settings, self._event)
+        # Workspaces we wrote whose new version the cache has not delivered yet: superseded versions, newest.
+        self._written: dict[ObjectKey, tuple[set[str], Obj]] = {}
 
     # -- the pass ------------------------------------------------------------------------------------------
     async def reconcile(self, request: Request) -> Result | None:
@@ -95,7 +98,7 @@ class WorkspaceReconciler:
         return result
 
     async def _reconcile(self, request: Request) -> Result | None:
-        obj = self.caches.workspaces.store.get(request)
+        obj = self._newest(request, self.caches.workspaces.store.get(request))
         if obj is None:
             self.states.forget(request)
             await self._delete_claims(request.namespace, request.name, self.claims(request), bound=0)
@@ -110,7 +113,7 @@ class WorkspaceReconciler:
             return await self._finalize(workspace, obj)
         builder = StatusBuilder(workspace)
         result, latest = await self._converge(workspace, obj, builder)
-        await write_status(self.client, latest, builder)
+        self._remember(request, latest, await write_status(self.client, latest, builder))
         self.states.observe(request, builder.status.state or "", workspace.preset_name or "custom")
         return result
 
@@ -122,10 +125,18 @@ class WorkspaceReconciler:
         issues = blocking_issues(workspace)
         if issues:
             reason, message = summarize(issues)
-            builder.fail(reason, message)
+            on_resource = issues[0].field.startswith("resource.")
+            builder.fail(
+                reason,
+                message,
+                condition=CONDITION_RESOURCE_READY if on_resource else CONDITION_WORKSPACE_READY,
+            )
             self._event(obj, "Warning", reason, message)
             return None, obj
-        obj = await self._stamp(workspace, obj)
+        stamped = await self._stamp(workspace, obj)
+        if stamped is not obj:
+            self._remember(ObjectKey(*_key(workspace)), obj, stamped)
+            obj = stamped
         return await self._place_and_run(workspace, obj, builder), obj
 
     async def _place_and_run(self, workspace: Workspace, obj: Obj, builder: StatusBuilder) -> Result | None:
@@ -173,6 +184,28 @@ class WorkspaceReconciler:
             builder.job_started(False, "ResourceNotReady", "waiting for GPU nodes (see ResourceReady)")
             builder.ready(False, "ResourceNotReady", "waiting for GPU nodes (see ResourceReady)")
             builder.status.state = "Provisioning"
+
+    # -- our own writes, ahead of the cache ---------------------------------------------------------------
+    def _newest(self, key: ObjectKey, cached: Obj | None) -> Obj | None:
+        """The cached Workspace, or our own newer write of it while the cache has not caught up yet.
+
+        A pass that starts right after our finalizer or status write would otherwise judge a stale copy and
+        pay a conflict and a re-read to find that nothing needs writing."""
+        written = self._written.get(key)
+        if cached is None or written is None:
+            self._written.pop(key, None)
+            return cached
+        superseded, newest = written
+        if resource_version_of(cached) in superseded:
+            return newest
+        del self._written[key]  # the cache caught up, or someone else wrote since
+        return cached
+
+    def _remember(self, key: ObjectKey, before: Obj, after: Obj | None) -> None:
+        if after is None:
+            return
+        superseded = self._written[key][0] if key in self._written else set()
+        self._written[key] = ({*superseded, resource_version_of(before)}, after)
 
     # -- metadata: finalizer and revision in one write -----------------------------------------------------
     async def _stamp(self, workspace: Workspace, obj: Obj) -> Obj:
@@ -270,8 +303,8 @@ class WorkspaceReconciler:
             self.states.forget(key)
             return None
         status = workspace.status
-        bound = max(workspace.resource.count, (status.target_node_count or 0) if status else 0)
-        bound *= workspace.desired_replicas or 1
+        requested = workspace.resource.count * (workspace.desired_replicas or 1)
+        bound = max(requested, (status.target_node_count or 0) if status else 0)
         remaining = await self._delete_claims(key.namespace, key.name, self.claims(key), bound=bound)
         if remaining:
             builder = StatusBuilder(workspace)

@@ -17,7 +17,6 @@ class WorkspaceSettings(BaseSettings):
     | inference_image | `KAITO_INFERENCE_IMAGE` | `ghcr.io/kaito-py/kaito-serve:0.1.0` |
     | tuning_image | `KAITO_TUNING_IMAGE` | `ghcr.io/kaito-py/kaito-tune:0.1.0` |
     | image_pull_secrets | `KAITO_IMAGE_PULL_SECRETS` | `[]` (JSON list) |
-    | default_storage_class | `KAITO_DEFAULT_STORAGE_CLASS` | `""` (the cluster default) |
     | node_class_group/kind/name | `KAITO_NODE_CLASS_*` | `karpenter.azure.com` / `AKSNodeClass` / `default` |
     | template_disk_gib | `KAITO_TEMPLATE_DISK_GIB` | 100 (node disk for custom pod templates) |
     | workspace_workers | `KAITO_WORKSPACE_WORKERS` | 16 (concurrent reconciles; mostly API waits) |
@@ -28,7 +27,6 @@ class WorkspaceSettings(BaseSettings):
     inference_image: str = DEFAULT_INFERENCE_IMAGE
     tuning_image: str = DEFAULT_TUNING_IMAGE
     image_pull_secrets: list[str] = Field(default_factory=list)
-    default_storage_class: str = ""
     node_class_group: str = "karpenter.azure.com"
     node_class_kind: str = "AKSNodeClass"
     node_class_name: str = "default"

@@ -7,7 +7,7 @@ engine that lost its adapters gets them back, and a change to the file never nee
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +67,7 @@ class AdapterManager:
         self._tracked: dict[str, _Tracked] = {}
         self._desired = DesiredAdapters()
         self._file_error = ""
-        self._file_digest = ""
+        self._file_signature: tuple[int, ...] | None = None
         self._lock = asyncio.Lock()
         self._cleanups: set[asyncio.Task[None]] = set()
 
@@ -93,12 +93,14 @@ class AdapterManager:
             await asyncio.sleep(self._poll)
 
     def _file_changed(self) -> bool:
+        """A stat, not a read: a ConfigMap update swaps the file, so its identity (inode, mtime) changes."""
         try:
-            digest = hashlib.sha256(self._desired_file.read_bytes()).hexdigest()
+            info = os.stat(self._desired_file)
+            signature: tuple[int, ...] = (info.st_ino, info.st_mtime_ns, info.st_size)
         except OSError:
-            digest = "missing"
-        changed = digest != self._file_digest
-        self._file_digest = digest
+            signature = ()
+        changed = signature != self._file_signature
+        self._file_signature = signature
         return changed
 
     async def reconcile(self) -> AdaptersReport:

@@ -141,7 +141,10 @@ def run_tune(options: TuneOptions) -> CompletionMarker:
     params = build_parameters(job, sections, architecture_of(job.model.name, local))
     metrics = TuningMetrics(options.registry)
     if options.metrics_port:
-        start_http_server(options.metrics_port, registry=options.registry)
+        try:
+            start_http_server(options.metrics_port, registry=options.registry)
+        except OSError as err:  # metrics are a view on progress, never a reason to fail the job
+            log.warning("cannot serve metrics", port=options.metrics_port, error=str(err))
     marker = read_marker(job.output_dir)
     if marker is not None:
         log.info("a complete adapter is already in the output; not training again", steps=marker.steps)
@@ -162,5 +165,6 @@ def run_tune(options: TuneOptions) -> CompletionMarker:
 def report_failure(message: str) -> None:
     """Log the reason, and leave it where Kubernetes shows it in the pod status (termination message)."""
     log.error("tuning failed", error=message)
-    with contextlib.suppress(OSError):
-        TERMINATION_LOG.write_text(message[:4000])
+    if TERMINATION_LOG.is_file():  # the kubelet mounts it; never create one outside a pod
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(message[:4000])

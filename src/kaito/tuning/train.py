@@ -26,16 +26,13 @@ from transformers import (
 
 from kaito.tuning.config import TuningParameters
 from kaito.tuning.dataset import Example, render_text, split
+from kaito.tuning.errors import TuningError
 from kaito.tuning.progress import ProgressTracker
 
 log = structlog.get_logger(__name__)
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 IGNORE_INDEX = -100
-
-
-class TuningError(RuntimeError):
-    """Training cannot run as configured; the message says why and what to change."""
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,17 @@ def issues_from_validation_error(exc: ValidationError) -> list[FieldIssue]:
     for error, detail in zip(field_errors(exc), details, strict=True):
         reason = _PYDANTIC_REASONS.get(detail["type"], FIELD_INVALID)
         value = None if detail["type"] in ("missing", "extra_forbidden") else detail.get("input")
-        found.append(issue(error.path, reason, error.message, value))
+        message = _FIXES.get(error.message, error.message)
+        found.append(issue(error.path, reason, message, value))
     return _unique(found)
+
+
+# The api's bare structural messages, with what to do about them.
+_FIXES = {
+    "unknown field": "unknown field; remove it or correct its spelling "
+    "(`kubectl explain workspace` lists the fields)",
+    "required field is missing": "required field is missing; add it",
+}
 
 
 def _shown(value: Any) -> Any:

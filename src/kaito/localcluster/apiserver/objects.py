@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kaito.localcluster.apiserver import customres, defaults, eventconv
 from kaito.localcluster.apiserver.builtin_validation import validate_builtin
+from kaito.localcluster.apiserver.deletion import blocks_removal, deletion_state, strict_decode
 from kaito.localcluster.apiserver.errors import (
     ApiError,
     already_exists,
@@ -40,11 +39,6 @@ _NAMESPACES = ("", "namespaces")
 _SERVICES = ("", "services")
 _UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
 _MAX_RETRIES = 8
-
-
-def clone(obj: Any) -> Any:
-    """A deep copy of JSON data (faster than copy.deepcopy for plain JSON)."""
-    return json.loads(json.dumps(obj))
 
 
 class WriteOptions:
@@ -139,6 +133,7 @@ class ObjectService:
         if rtype.is_custom:
             obj = customres.admit_custom(rtype, obj, None, opts.field_validation, opts.warnings)
         else:
+            strict_decode(rtype, obj, opts.field_validation)
             defaults.apply_builtin_defaults(rtype, obj, creating=True)
             validate_builtin(rtype, obj, None)
         if rtype.store_key == _CRD:
@@ -259,6 +254,8 @@ class ObjectService:
             )
             new["metadata"] = metadata
         else:
+            if subresource == "":
+                strict_decode(rtype, new, opts.field_validation)
             defaults.apply_builtin_defaults(rtype, new, creating=False)
             validate_builtin(rtype, new, old)
         if rtype.store_key == _SERVICES:
@@ -355,7 +352,7 @@ class ObjectService:
                 await self.admission("DELETE", rtype, "", None, old, dry_run)
             if self.storage.get(rtype.store_key, ns, name) is not old:
                 continue
-            new = self._deletion_state(rtype, old, options)
+            new = deletion_state(self.storage, rtype, old, options)
             if dry_run:
                 return self.as_version(rtype, new)
             if blocks_removal(rtype, new):
@@ -365,43 +362,6 @@ class ObjectService:
             event = self.storage.remove(rtype.store_key, ns, name)
             return self.as_version(rtype, event.obj if event else old)
         raise conflict(rtype.resource, rtype.group, name)
-
-    def _deletion_state(self, rtype: ResourceType, old: Obj, options: dict[str, Any]) -> Obj:
-        policy = options.get("propagationPolicy")
-        if policy is None and options.get("orphanDependents") is not None:
-            policy = "Orphan" if options["orphanDependents"] else "Background"
-        if policy not in (None, "Background", "Foreground", "Orphan"):
-            raise bad_request(
-                f'Unsupported value: {policy!r}: supported values: "Foreground", "Background", "Orphan"'
-            )
-        finalizers = list(old["metadata"].get("finalizers") or ())
-        gc_finalizer = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy or "")
-        if (
-            gc_finalizer
-            and gc_finalizer not in finalizers
-            and self.storage.dependents_of(old["metadata"]["uid"])
-        ):
-            finalizers.append(gc_finalizer)
-        is_namespace = rtype.store_key == _NAMESPACES
-        if not finalizers and not (is_namespace and blocks_removal(rtype, old)):
-            return old
-        new = copy.copy(old)
-        meta = new["metadata"] = dict(old["metadata"])
-        if finalizers:
-            meta["finalizers"] = finalizers
-        if not meta.get("deletionTimestamp"):
-            meta["deletionTimestamp"] = now_rfc3339()
-            meta["deletionGracePeriodSeconds"] = 0
-        if is_namespace:
-            new["status"] = dict(old.get("status") or {}, phase="Terminating")
-        return new
-
-
-def blocks_removal(rtype: ResourceType, obj: Obj) -> bool:
-    """Whether a deleted object must stay: finalizers remain (for namespaces also ``spec.finalizers``)."""
-    if obj["metadata"].get("finalizers"):
-        return True
-    return rtype.store_key == _NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
 
 
 class _Retry(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from kaito.localcluster.apiserver import discovery
 from kaito.localcluster.apiserver.admission import WebhookAdmission
+from kaito.localcluster.apiserver.builtin_schema import definitions_document
 from kaito.localcluster.apiserver.errors import ApiError, failure_status
 from kaito.localcluster.apiserver.faults import Faults
 from kaito.localcluster.apiserver.gc import GarbageCollector
@@ -74,6 +76,9 @@ class ApiServer:
         return app
 
     def start_loops(self) -> None:
+        asyncio.get_running_loop().run_in_executor(
+            None, definitions_document
+        )  # warm the strict-decoding schemas
         self.gc.queue.start()
         self.lifecycle.queue.start()
         for store_key, obj in list(self.storage.iter_all()):

@@ -9,18 +9,12 @@ import structlog
 
 from kaito.localcluster.builtins.client import LEASES, NODES, PODS, KubeClient, is_status
 from kaito.localcluster.builtins.informer import Informer, Obj
-from kaito.localcluster.builtins.nodes import (
-    MANAGED_LABEL,
-    NodeSpec,
-    capacity_from_labels,
-    node_manifest,
-    node_status,
-)
+from kaito.localcluster.builtins.names import CONFIGURED_ANNOTATION, MANAGED_LABEL
+from kaito.localcluster.builtins.nodes import NodeSpec, capacity_from_labels, node_manifest, node_status
 from kaito.localcluster.builtins.workqueue import Controller
 
 log = structlog.get_logger(__name__)
 LEASE_NAMESPACE = "kube-node-lease"
-CONFIGURED_ANNOTATION = "localcluster.kaito.sh/configured"
 
 
 def is_managed(node: Obj) -> bool:

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Nodes carrying this label are served by the node simulator and the local pod runner, whoever created them.
-MANAGED_LABEL = "localcluster.kaito.sh/managed"
+from kaito.localcluster.builtins.names import MANAGED_LABEL
+
 GPU_RESOURCE = "nvidia.com/gpu"
 PROVIDER_PREFIX = "kaito-local://"
 

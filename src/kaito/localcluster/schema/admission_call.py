@@ -39,20 +39,21 @@ async def call_webhook(
         url = shown = config.url
     else:
         raise WebhookCallError("failed to call webhook: neither url nor service is set in clientConfig")
+    if urlsplit(url).scheme != "https":
+        raise WebhookCallError(f'failed to call webhook: webhook URL "{shown}" must use the https scheme')
     timeout = f"{hook.timeout_seconds}s"
     separator = "&" if "?" in url else "?"
     try:
-        context = _ssl_context(config.ca_bundle) if urlsplit(url).scheme == "https" else None
+        context = _ssl_context(config.ca_bundle)
     except (ValueError, ssl.SSLError, binascii.Error) as exc:
         raise WebhookCallError(f"failed to call webhook: invalid caBundle: {exc}") from exc
     request_options: dict[str, Any] = {
         "json": review,
         "timeout": aiohttp.ClientTimeout(total=hook.timeout_seconds),
+        "ssl": context,
     }
-    if context is not None:
-        request_options["ssl"] = context
-        if server_hostname:
-            request_options["server_hostname"] = server_hostname
+    if server_hostname:
+        request_options["server_hostname"] = server_hostname
     try:
         async with session.post(f"{url}{separator}timeout={timeout}", **request_options) as reply:
             if reply.status != 200:

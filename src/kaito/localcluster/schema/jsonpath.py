@@ -187,13 +187,10 @@ def _compare(value: Any, operator: str, wanted: Any) -> bool:
         return bool(value == wanted)
     if operator == "!=":
         return bool(value != wanted)
-    left: float | str
-    right: float | str
     if isinstance(value, int | float) and isinstance(wanted, int | float):
-        left, right = float(value), float(wanted)
+        order = (float(value) > float(wanted)) - (float(value) < float(wanted))
     elif isinstance(value, str) and isinstance(wanted, str):
-        left, right = value, wanted
+        order = (value > wanted) - (value < wanted)
     else:
         return False
-    order = (left > right) - (left < right)  # type: ignore[operator]
     return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0}[operator]

@@ -47,7 +47,9 @@ def run_rules(
             continue
         if compiled.uses_old_self and old is ABSENT and not rule.get("optionalOldSelf"):
             continue
-        if transition_only and not compiled.uses_old_self:
+        if transition_only and (
+            not compiled.uses_old_self or text.replace(" ", "") in _TRIVIALLY_TRUE_WHEN_EQUAL
+        ):
             continue
         if not converted:
             try:
@@ -92,6 +94,8 @@ def _uses_old_self(rule: Any) -> bool:
 
 
 _TRANSITION_CACHE: dict[int, tuple[Schema, bool]] = {}
+# Immutability rules that cannot fail when the value is unchanged (transition_only runs only then).
+_TRIVIALLY_TRUE_WHEN_EQUAL = frozenset({"self==oldSelf", "oldSelf==self"})
 
 
 def _check_rule(

@@ -14,7 +14,11 @@ from typing import Any
 from kaito.localcluster.schema.errors import PatchError
 from kaito.localcluster.schema.jsonvalue import json_equal
 from kaito.localcluster.schema.strategic_meta import BUILTIN_KINDS, PatchField, meta_for
-from kaito.localcluster.schema.strategic_order import identity_of, normalize_element_order
+from kaito.localcluster.schema.strategic_order import (
+    go_aliased_server_order,
+    identity_of,
+    normalize_element_order,
+)
 
 _ORDER = "$setElementOrder/"
 _DELETE_PRIMITIVE = "$deleteFromPrimitiveList/"
@@ -103,8 +107,11 @@ def _merge_ordered_lists(original: dict[str, Any], patch: dict[str, Any], meta: 
         patched = patch.get(key)
         if isinstance(patched, list):
             _check_patch_follows_order(patched, order, field_meta.key)
+        server_order = server if isinstance(server, list) else []
         if isinstance(server, list) and isinstance(patched, list):
             merged = _merge_list(server, patched, field_meta)
+            if field_meta.merges_list and field_meta.key:
+                server_order = go_aliased_server_order(server, patched, field_meta.key)
         elif isinstance(patched, list):
             merged = _strip(patched, field_meta)
         elif isinstance(server, list):
@@ -113,9 +120,7 @@ def _merge_ordered_lists(original: dict[str, Any], patch: dict[str, Any], meta: 
             continue
         if not server and not patched:
             raise PatchError(f"{directive}: no elements in any of the given slices")  # as apimachinery
-        original[key] = normalize_element_order(
-            merged, order, server if isinstance(server, list) else [], field_meta.key
-        )
+        original[key] = normalize_element_order(merged, order, server_order, field_meta.key)
         handled.add(key)
     return handled
 
@@ -146,7 +151,8 @@ def _strip(value: Any, meta: PatchField) -> Any:
 
 def _merge_list(original: list[Any], patch: list[Any], meta: PatchField) -> list[Any]:
     if not meta.merges_list:
-        return _strip(patch, meta)  # type: ignore[no-any-return]
+        element = _element(meta)
+        return [_strip(item, element) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
     if not original and not patch:
         return original
     if not any(isinstance(item, dict) for item in (*original, *patch)):

@@ -37,6 +37,36 @@ def normalize_element_order(
     return _merge_sorted(server_only, patch_items, server_order, key)
 
 
+def go_aliased_server_order(server: list[Any], patch: list[Any], key: str) -> list[Any]:
+    """The live list as apimachinery sees it when ordering by ``$setElementOrder``.
+
+    apimachinery deletes (``$patch: delete``) and appends new items in place on the live list's Go backing
+    array, so the "server order" it then consults shows deleted slots overwritten by shifted and new items.
+    """
+    if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
+        return list(server)
+    backing = [identity_of(item, key) for item in server]
+    length = len(backing)
+    for item in patch:
+        if isinstance(item, dict) and item.get("$patch") == "delete" and key in item:
+            while True:
+                found = next((i for i in range(length) if json_equal(backing[i], item[key])), None)
+                if found is None:
+                    break
+                backing[found : length - 1] = backing[found + 1 : length]
+                length -= 1
+    for item in patch:
+        if not isinstance(item, dict) or "$patch" in item or key not in item:
+            continue
+        if any(json_equal(backing[i], item[key]) for i in range(length)):
+            continue
+        if length >= len(backing):
+            break  # Go reallocates: the live list's array is no longer written
+        backing[length] = item[key]
+        length += 1
+    return [{key: ident} for ident in backing]
+
+
 def _sort_by(items: list[Any], order: list[Any], key: str) -> list[Any]:
     def less(left: Any, right: Any) -> bool:
         left_at = index_in(order, left, key)

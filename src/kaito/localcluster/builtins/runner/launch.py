@@ -15,11 +15,10 @@ from pathlib import Path
 
 from kaito.localcluster.builtins.client import KubeClient
 from kaito.localcluster.builtins.config import ImageRuntime
+from kaito.localcluster.builtins.names import POD_IP
 from kaito.localcluster.builtins.objects import Container, Pod
 from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader, container_env, expand
 from kaito.localcluster.builtins.runner.volumes import PodLayout, mounts_for, rewrite_paths
-
-POD_IP = "127.0.0.1"
 
 
 @dataclass(frozen=True)

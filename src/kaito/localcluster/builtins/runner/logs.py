@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from kaito.localcluster.builtins.informer import Obj
+from kaito.localcluster.builtins.names import LOG_DIR_ANNOTATION
 
 
 def _read(path: Path, tail_lines: int | None, limit_bytes: int | None) -> str:
@@ -27,7 +28,7 @@ def _int(value: str | None) -> int | None:
 
 async def read_pod_log(pod: Obj, query: dict[str, str]) -> str:
     """The log of one container run (`container`, `previous`, `tailLines`, `limitBytes` as in the API)."""
-    log_dir = pod.get("metadata", {}).get("annotations", {}).get("localcluster.kaito.sh/log-dir")
+    log_dir = pod.get("metadata", {}).get("annotations", {}).get(LOG_DIR_ANNOTATION)
     if not log_dir:
         return ""
     containers = [c.get("name", "") for c in pod.get("spec", {}).get("containers", [])]

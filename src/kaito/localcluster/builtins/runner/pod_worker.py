@@ -17,22 +17,16 @@ from kaito.localcluster.builtins.client import PODS, KubeClient, is_status
 from kaito.localcluster.builtins.config import BuiltinsConfig, ImageRuntime
 from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
+from kaito.localcluster.builtins.names import LOG_DIR_ANNOTATION, POD_DIR_ANNOTATION, POD_IP, port_annotation
 from kaito.localcluster.builtins.objects import Container, parse_pod
 from kaito.localcluster.builtins.runner import process
 from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader
-from kaito.localcluster.builtins.runner.launch import POD_IP, plan_launch
+from kaito.localcluster.builtins.runner.launch import plan_launch
 from kaito.localcluster.builtins.runner.probes import ProbeTarget, run_probe
 from kaito.localcluster.builtins.runner.records import ContainerRecord, now_stamp, pod_conditions, pod_phase
 from kaito.localcluster.builtins.runner.volumes import PodLayout, materialize
 
 log = structlog.get_logger(__name__)
-
-ANNOTATION_PREFIX = "localcluster.kaito.sh/"
-
-
-def port_annotation(container_port: int) -> str:
-    """Pod annotation holding the loopback port a container port is served on."""
-    return f"{ANNOTATION_PREFIX}port-{container_port}"
 
 
 @dataclass
@@ -119,8 +113,8 @@ class PodWorker:
                 reader = SourceReader(self.ctx.client, self.pod.metadata.namespace)
                 await asyncio.sleep(1.0)
         annotations = {
-            f"{ANNOTATION_PREFIX}log-dir": os.fspath(self.layout.logs),
-            f"{ANNOTATION_PREFIX}pod-dir": os.fspath(self.layout.root),
+            LOG_DIR_ANNOTATION: os.fspath(self.layout.logs),
+            POD_DIR_ANNOTATION: os.fspath(self.layout.root),
         }
         for container in self.pod.spec.containers:
             if self.ctx.config.runtime_for(container.image) is None:

@@ -127,6 +127,9 @@ class DeploymentController(Controller):
                 raise
             rs = await self.client.get(REPLICASETS, meta["namespace"], body["metadata"]["name"])
         self.replicasets.observe(rs)
+        if body["spec"]["replicas"]:
+            message = f"Scaled up replica set {body['metadata']['name']} to {body['spec']['replicas']}"
+            self.events.normal(deploy, "ScalingReplicaSet", message, "deployment-controller", DEPLOYMENT)
         return rs
 
     async def _scale(self, rs: Obj, replicas: int, deploy_replicas: int | None = None) -> None:

@@ -240,3 +240,19 @@ def test_transition_rules_run_even_where_the_value_did_not_change() -> None:
     # The unchanged invalid "shape" ratchets; the unchanged "version" still fails its transition rule.
     assert [(e.field, e.detail) for e in validate(strictly_growing, new, old)] == [("version", "must grow")]
     assert validate(strictly_growing, {**new, "version": {"n": 2}}, old) == []
+
+
+def test_remembered_transition_passes_never_hide_a_failure() -> None:
+    schema = rules_schema(
+        version=rules_schema(
+            {"rule": "self.n >= oldSelf.n", "message": "must not shrink"}, n={"type": "integer"}
+        ),
+        other={"type": "string"},
+    )
+    for round_ in range(3):
+        assert (
+            validate(schema, {"version": {"n": 1}, "other": str(round_)}, {"version": {"n": 1}, "other": "x"})
+            == []
+        )
+    errors = validate(schema, {"version": {"n": 0}, "other": "y"}, {"version": {"n": 1}, "other": "x"})
+    assert [e.detail for e in errors] == ["must not shrink"]

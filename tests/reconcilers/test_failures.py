@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kaito.controllers.resource import CONFIGMAPS
 from kaito.reconcilers import WorkspaceSettings, WorkspaceSetup
 from kaito.reconcilers.names import NODECLAIMS, WORKSPACES
 
@@ -100,14 +101,36 @@ async def test_workspaces_that_cannot_run_are_failed_with_the_field_to_fix(
     assert ws["status"]["state"] == "Failed"
     assert await cluster.nodeclaims_of(ns, "too-big") == [], "nothing is provisioned for a refused plan"
 
-    missing_config = {
-        "metadata": {"name": "no-config", "namespace": ns},
-        "resource": {"instanceType": "Standard_NC6s_v3", "labelSelector": {"matchLabels": {"apps": label}}},
-        "inference": {"preset": {"name": "phi-3-mini-4k-instruct"}, "config": "absent"},
-    }
-    await cluster.kube.create(WORKSPACES, missing_config)
-    found = await _wait_condition(cluster, ns, "no-config", "InferenceReady", "False", "ConfigMapNotFound")
-    assert "absent" in found["message"]
+
+async def test_a_missing_config_map_is_reported_and_picked_up_once_created(cluster: Cluster) -> None:
+    async with running_operator(cluster.kubeconfig, WorkspaceSettings(config_recheck_s=0.5)):
+        ns = await cluster.namespace()
+        label = f"cfg-{uuid.uuid4().hex[:6]}"
+        missing_config = {
+            "metadata": {"name": "no-config", "namespace": ns},
+            "resource": {
+                "instanceType": "Standard_NC6s_v3",
+                "labelSelector": {"matchLabels": {"apps": label}},
+            },
+            "inference": {"preset": {"name": "phi-3-mini-4k-instruct"}, "config": "later"},
+        }
+        await cluster.kube.create(WORKSPACES, missing_config)
+        found = await _wait_condition(
+            cluster, ns, "no-config", "InferenceReady", "False", "ConfigMapNotFound"
+        )
+        assert "later" in found["message"]
+        ws = await cluster.workspace(ns, "no-config")
+        assert ws is not None
+        assert ws["status"]["state"] == "Failed"
+        configmap = {
+            "metadata": {"name": "later", "namespace": ns},
+            "data": {"inference_config.yaml": "vllm:\n  max-num-seqs: 8\n"},
+        }
+        await cluster.kube.create(CONFIGMAPS, configmap)
+        await _wait_condition(cluster, ns, "no-config", "WorkspaceReady", "True")
+        ws = await cluster.workspace(ns, "no-config")
+        assert ws is not None
+        assert ws["status"]["state"] == "Ready"
 
 
 async def _gone(cluster: Cluster, ns: str, name: str) -> bool:

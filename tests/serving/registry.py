@@ -61,10 +61,10 @@ def start_registry(
     if extra_config:
         lines.append(extra_config)
     (workdir / "config.yml").write_text("\n".join(lines) + "\n")
-    log = (workdir / "registry.log").open("wb")
-    process = subprocess.Popen(
-        [REGISTRY_BINARY, "serve", str(workdir / "config.yml")], stdout=log, stderr=subprocess.STDOUT
-    )
+    with (workdir / "registry.log").open("wb") as log:
+        process = subprocess.Popen(
+            [REGISTRY_BINARY, "serve", str(workdir / "config.yml")], stdout=log, stderr=subprocess.STDOUT
+        )
     host = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

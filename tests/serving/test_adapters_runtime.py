@@ -104,7 +104,7 @@ async def test_hot_swaps_under_load_fail_no_request(serve: ServeProcess, images:
             await asyncio.gather(*workers)
     assert len(outcomes) > 10
     assert [s for s in outcomes if s != 200] == []
-    assert max(load_times) < 15, load_times  # the 2 s target is measured by bench/serving.py
+    assert max(load_times) < 15, load_times  # the 2 s target is measured by bench/serve.py
 
 
 async def test_requests_in_flight_on_a_removed_adapter_complete(

@@ -145,7 +145,8 @@ class WorkspaceReconciler:
         if inference is not None and inference.config and inference.preset is not None:
             loaded = await self._user_config(workspace, builder)
             if loaded is None:
-                return None
+                # ConfigMaps are not watched (that would cache every one in the cluster): look again later.
+                return Result(requeue_after=self.settings.config_recheck_s)
             user = loaded
         nodes = self.node_facts(workspace)
         try:

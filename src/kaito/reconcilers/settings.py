@@ -19,6 +19,7 @@ class WorkspaceSettings(BaseSettings):
     | image_pull_secrets | `KAITO_IMAGE_PULL_SECRETS` | `[]` (JSON list) |
     | node_class_group/kind/name | `KAITO_NODE_CLASS_*` | `karpenter.azure.com` / `AKSNodeClass` / `default` |
     | template_disk_gib | `KAITO_TEMPLATE_DISK_GIB` | 100 (node disk for custom pod templates) |
+    | config_recheck_s | `KAITO_CONFIG_RECHECK_S` | 60 (missing/invalid inference.config) |
     | workspace_workers | `KAITO_WORKSPACE_WORKERS` | 16 (concurrent reconciles; mostly API waits) |
     """
 
@@ -33,5 +34,7 @@ class WorkspaceSettings(BaseSettings):
     template_disk_gib: int = Field(default=100, ge=1)
     workspace_workers: int = Field(default=16, ge=1, le=256)
     # Seconds of startup budget per GiB of weights (download + load), on top of a fixed base.
+    # How often a Workspace whose inference.config ConfigMap is missing or invalid looks at it again.
+    config_recheck_s: float = Field(default=60.0, gt=0)
     startup_base_s: int = Field(default=600, ge=30)
     startup_s_per_weight_gib: int = Field(default=30, ge=0)

@@ -33,6 +33,7 @@ class StatusBuilder:
     def __init__(self, workspace: Workspace) -> None:
         self.original = workspace.status.to_kube() if workspace.status else {}
         self.status = workspace.status.model_copy(deep=True) if workspace.status else WorkspaceStatus()
+        self.status.state = None  # recomputed by every pass, like the conditions
         self.generation = workspace.metadata.generation
 
     def condition(self, type_: str, ok: bool | None, reason: str, message: str) -> None:

@@ -21,6 +21,7 @@ from kaito.localcluster.apiserver.handlers import ResourceHandlers, verb_of
 from kaito.localcluster.apiserver.lifecycle import LifecycleController
 from kaito.localcluster.apiserver.objects import ObjectService
 from kaito.localcluster.apiserver.openapi import OpenAPICache
+from kaito.localcluster.apiserver.proxy import ProxyHandler, is_proxy_path
 from kaito.localcluster.apiserver.registry import Registry
 from kaito.localcluster.apiserver.requests import encode, json_response, parse_resource_path
 from kaito.localcluster.apiserver.storage import Storage
@@ -61,6 +62,7 @@ class ApiServer:
         self.handlers = ResourceHandlers(self.service, self.watch_settings)
         self.openapi = OpenAPICache(self.registry)
         self.gc = GarbageCollector(self.service)
+        self.proxy = ProxyHandler(storage)
         self.lifecycle = LifecycleController(self.service)
         self.server_address = "127.0.0.1:0"
         storage.listeners[:] = [self.lifecycle.on_event, self.gc.on_event]
@@ -92,6 +94,7 @@ class ApiServer:
         await self.gc.queue.stop()
         await self.lifecycle.queue.stop()
         await self.webhooks.chain.close()
+        await self.proxy.close()
 
     def drop_watches(self, abort: bool = False) -> None:
         """End every open watch; ``abort`` resets the connections as a crashing server would."""
@@ -171,6 +174,8 @@ class ApiServer:
             return self._discovery_response(request, True, discovery.api_versions(self.server_address))
         if rest[0] != "v1":
             raise _NOT_FOUND
+        if is_proxy_path(rest):
+            return await self.proxy.handle(request, rest)
         return await self._resource(request, "", "v1", rest[1:])
 
     async def _groups(self, request: web.Request, rest: list[str]) -> web.StreamResponse:

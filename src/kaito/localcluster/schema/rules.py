@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
 from typing import Any
 
 from celpy import celtypes
@@ -38,6 +40,7 @@ def run_rules(
     self_value: Any = None
     old_value: Any = None
     converted = False
+    unchanged_key = ""
     for rule in schema.get("x-kubernetes-validations") or ():
         text = rule.get("rule", "")
         try:
@@ -51,6 +54,14 @@ def run_rules(
             not compiled.uses_old_self or text.replace(" ", "") in _TRIVIALLY_TRUE_WHEN_EQUAL
         ):
             continue
+        if transition_only:
+            # On an unchanged value a transition rule's outcome depends on the value alone: remember passes.
+            unchanged_key = unchanged_key or (
+                f"{id(schema)}:{root}:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
+            )
+            if (text, unchanged_key) in _PASSED_UNCHANGED:
+                _PASSED_UNCHANGED.move_to_end((text, unchanged_key))
+                continue
         if not converted:
             try:
                 self_value = to_cel(value, schema, root=root)
@@ -67,6 +78,10 @@ def run_rules(
         error = _check_rule(compiled.text, activation, rule, path, type_name)
         if error is not None:
             errors.append(error)
+        elif transition_only:
+            _PASSED_UNCHANGED[(text, unchanged_key)] = None
+            if len(_PASSED_UNCHANGED) > _PASSED_UNCHANGED_LIMIT:
+                _PASSED_UNCHANGED.popitem(last=False)
     return errors
 
 
@@ -94,6 +109,9 @@ def _uses_old_self(rule: Any) -> bool:
 
 
 _TRANSITION_CACHE: dict[int, tuple[Schema, bool]] = {}
+# (rule, canonical JSON of an unchanged value) for transition rules that passed, most recent last.
+_PASSED_UNCHANGED: OrderedDict[tuple[str, str], None] = OrderedDict()
+_PASSED_UNCHANGED_LIMIT = 8192
 # Immutability rules that cannot fail when the value is unchanged (transition_only runs only then).
 _TRIVIALLY_TRUE_WHEN_EQUAL = frozenset({"self==oldSelf", "oldSelf==self"})
 

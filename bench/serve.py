@@ -3,7 +3,7 @@
 Both servers run the tiny model with the same engine flags, side by side; measurement rounds alternate
 between them (same machine load), and ratios are of the medians. Then adapters are hot-(un)loaded on
 `kaito serve` while a load generator runs: hot-load latency and failed requests. Exits 0 with a note when
-vLLM is not installed. Usage: ``python bench/serving.py [--requests N] [--concurrency N] [--rounds N]``.
+vLLM is not installed. Usage: ``python bench/serve.py [--requests N] [--concurrency N] [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ if __name__ == "__main__":
     parser.add_argument("--json", action="store_true", help="print the full results as JSON")
     options = parser.parse_args()
     if importlib.util.find_spec("vllm") is None:
-        print("bench/serving.py: vLLM is not installed (the `serving-cpu` extra); skipped")
+        print("bench/serve.py: vLLM is not installed (the `serving-cpu` extra); skipped")
         sys.exit(0)
     result = asyncio.run(main(options))
     report(result)

@@ -31,7 +31,7 @@ SERVICE_REF = ("v1", "Service")
 
 
 async def start_tcp_server(handler: ConnectionHandler, host: str, port: int) -> asyncio.AbstractServer:
-    return await asyncio.start_server(handler, host, port, reuse_address=True)
+    return await asyncio.start_server(handler, host, port, reuse_address=True, backlog=1024)
 
 
 @dataclass

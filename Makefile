@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,local
+# serving-cpu: vLLM's CPU build for the serving tests and `make demo`; tuning: peft/transformers training.
+EXTRAS ?= dev,local,serving-cpu,tuning
 IMG ?= ghcr.io/kaito-py/kaito:0.1.0
 PYTEST_ARGS ?=
 
@@ -14,6 +15,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	@# PyPI's torchvision/torchaudio/torchcodec builds need CUDA and break `import vllm` on CPU machines.
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import subprocess
 import sys
@@ -21,12 +22,19 @@ from kubernetes_asyncio import client as k8s
 from kaito.localcluster.builtins import BuiltinControllers, ImageRuntime, port_annotation
 from kaito.localcluster.cluster import ThreadedLocalCluster
 from kaito.localcluster.networking import Networking
+from kaito.localcluster.networking.images import client_tool_images
 from kaito.localcluster.networking.service_proxy import ConnectionHandler, start_tcp_server
 from localcluster.conftest import BuiltinsCluster, builtins_config, new_api_client
 
 APP = Path(__file__).with_name("networking_app.py")
 KUBECTL = Path(sys.executable).with_name("kubectl")
 REFUSED_PORT = 81
+
+
+def private_service_cidr() -> str:
+    """ClusterIPs are host-wide loopback addresses: a range of its own keeps this cluster's listeners clear
+    of any other local cluster running on the machine at the same time (each allocates from .2 upwards)."""
+    return f"127.{random.randrange(100, 250)}.0.0/16"
 
 
 async def refuse_one_port(handler: ConnectionHandler, host: str, port: int) -> asyncio.AbstractServer:
@@ -57,10 +65,15 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Net]:
     data_dir = tmp_path_factory.mktemp("networking")
     config = builtins_config(data_dir)
     config.image_commands["local/app"] = ImageRuntime(entrypoint=[sys.executable, str(APP)])
+    config.image_commands.update(client_tool_images())
     builtins = BuiltinControllers(config)
     networking = Networking(start_server=refuse_one_port)
     threaded = ThreadedLocalCluster(
-        data_dir, persist=False, bookmark_interval=2.0, components=[builtins, networking]
+        data_dir,
+        persist=False,
+        bookmark_interval=2.0,
+        service_cidr=private_service_cidr(),
+        components=[builtins, networking],
     )
     await asyncio.to_thread(threaded.start)
     api = await new_api_client(threaded.kubeconfig_path)
@@ -105,7 +118,7 @@ async def deploy(net: Net, ns: str, name: str, replicas: int) -> list[Any]:
 
 
 async def service(net: Net, ns: str, name: str, port: int = 8080, **spec: Any) -> str:
-    body = {
+    body: dict[str, Any] = {
         "metadata": {"name": name},
         "spec": {"selector": {"app": name}, "ports": [{"name": "web", "port": port, "targetPort": "http"}]},
     }
@@ -282,6 +295,24 @@ async def test_apiserver_proxies_with_kubectl(net: Net) -> None:
     assert 'services "nope" not found' in got.stderr
 
 
+async def test_kubectl_run_curl_reaches_a_cluster_ip(net: Net) -> None:
+    ns = await net.cluster.namespace()
+    (pod,) = await deploy(net, ns, "curled", 1)
+    ip = await service(net, ns, "curled", port=8087)
+    await net.cluster.eventually(lambda: listening(net, ip, 8087), "listener for the curled Service")
+    for name, args in (("c1", ["curl", "-s", f"http://{ip}:8087/a"]), ("c2", ["-s", f"http://{ip}:8087/b"])):
+        run = ["run", name, "-n", ns, "--image=curlimages/curl", "--restart=Never", "--", *args]
+        got = await asyncio.to_thread(net.kubectl, *run)
+        assert got.returncode == 0, got.stderr
+
+        async def succeeded(name: str = name) -> bool:
+            return bool((await net.cluster.core.read_namespaced_pod(name, ns)).status.phase == "Succeeded")
+
+        await net.cluster.eventually(succeeded, f"{name} pod Succeeded", within=60)
+        log = await asyncio.to_thread(net.kubectl, "logs", "-n", ns, name)
+        assert log.stdout == f"hello from {pod.metadata.name} path=/{args[-1][-1]}"
+
+
 async def test_streaming_arrives_incrementally_through_both_paths(net: Net) -> None:
     ns = await net.cluster.namespace()
     (pod,) = await deploy(net, ns, "sse", 1)
@@ -321,10 +352,12 @@ async def test_apiserver_proxy_200_concurrent(net: Net) -> None:
 
 async def test_listeners_follow_services_and_close_with_the_cluster(tmp_path: Path) -> None:
     networking = Networking()
-    threaded = ThreadedLocalCluster(tmp_path, persist=False, components=[networking])
+    threaded = ThreadedLocalCluster(
+        tmp_path, persist=False, service_cidr=private_service_cidr(), components=[networking]
+    )
     await asyncio.to_thread(threaded.start)
     api = await new_api_client(threaded.kubeconfig_path)
-    core = k8s.CoreV1Api(api)
+    core: Any = k8s.CoreV1Api(api)
     ns = f"n-{uuid.uuid4().hex[:6]}"
     try:
         await core.create_namespace({"metadata": {"name": ns}})

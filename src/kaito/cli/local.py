@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kaito.localcluster.builtins import BuiltinsConfig, NodeSpec
+from kaito.localcluster.networking.images import client_tool_images
 from kaito.presets.skus import UnknownSkuError, get_sku
 
 DEFAULT_PORT = 6443
@@ -91,6 +92,7 @@ def builtins_config(data_dir: Path, gpus: list[tuple[str, int]], config_file: Pa
             raise ValueError(f"{config_file}: expected a mapping of settings")
         fields = dict(loaded)
     fields.pop("data_dir", None)
+    fields["image_commands"] = {**client_tool_images(), **(fields.get("image_commands") or {})}
     try:
         extra_nodes = [NodeSpec.model_validate(node) for node in fields.pop("nodes", None) or []]
         return BuiltinsConfig(data_dir=data_dir, nodes=[*gpu_node_specs(gpus), *extra_nodes], **fields)
@@ -313,14 +315,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def _serve(settings: LocalClusterSettings, kubeconfig: Path) -> None:
     from kaito.localcluster.builtins import BuiltinControllers
-    from kaito.localcluster.cluster import LocalCluster
+    from kaito.localcluster.cluster import Component, LocalCluster
+    from kaito.localcluster.networking import Networking
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     data_dir = settings.builtins.data_dir
-    cluster = LocalCluster(data_dir, port=settings.port, components=[BuiltinControllers(settings.builtins)])
+    components: list[Component] = [BuiltinControllers(settings.builtins), Networking()]
+    cluster = LocalCluster(data_dir, port=settings.port, components=components)
     try:
         await cluster.start()
         if cluster.kubeconfig_path != kubeconfig:

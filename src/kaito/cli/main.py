@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "kaito.cli.tune",
     "kaito.cli.local",
     "kaito.cli.operator",
+    "kaito.cli.weights",
 )
 
 

@@ -1,4 +1,4 @@
-"""The shapes weights are described by: the hub's file listing, and the cache manifest kept beside the files."""
+"""The shapes weights are described by: the hub's file listing, and the cache manifest beside the files."""
 
 from __future__ import annotations
 

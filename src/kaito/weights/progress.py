@@ -57,8 +57,12 @@ def weights_metrics(registry: CollectorRegistry = REGISTRY) -> WeightsMetrics:
 
 
 def summary_line(done: int, total: int, rate: float, phase: str = "downloading") -> str:
-    """E.g. `downloading weights: 3.1/7.1 GiB, 210 MiB/s`."""
-    return f"{phase} weights: {done / GIB:.1f}/{total / GIB:.1f} GiB, {rate / MIB:.0f} MiB/s"
+    """E.g. `downloading weights: 3.1/7.1 GiB, 210 MiB/s` (MiB for models under a GiB)."""
+    unit, scale = ("GiB", GIB) if total >= GIB else ("MiB", MIB)
+    amounts = f"{done / scale:.1f}/{total / scale:.1f} {unit}"
+    if phase == "downloading":
+        return f"downloading weights: {amounts}, {rate / MIB:.0f} MiB/s"
+    return f"weights {phase}: {amounts}"
 
 
 @dataclass

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from kaito.localcluster.apiserver.errors import ApiError, bad_request, conflict, field_cause, invalid
+from kaito.localcluster.apiserver.logfollow import follow_log
 from kaito.localcluster.apiserver.meta import now_rfc3339
 from kaito.localcluster.apiserver.objects import WriteOptions
 from kaito.localcluster.apiserver.patching import apply_patch
 from kaito.localcluster.apiserver.registry import ResourceType, ScalePaths
-from kaito.localcluster.apiserver.requests import ResourcePath, json_response, read_json
+from kaito.localcluster.apiserver.requests import ResourcePath, json_response, query_bool, read_json
 
 if TYPE_CHECKING:
     from kaito.localcluster.apiserver.handlers import ResourceHandlers
@@ -188,6 +189,8 @@ async def _pod_subresource(
     if path.subresource == "log":
         if request.method != "GET":
             raise _METHOD_NOT_ALLOWED
+        if query_bool(request, "follow"):
+            return await follow_log(request, lambda: handlers.storage.get(rtype.store_key, namespace, name))
         text = ""
         if handlers.log_provider is not None:
             text = await handlers.log_provider(namespace, name, dict(request.query))

@@ -198,3 +198,23 @@ async def test_a_failing_handler_does_not_stop_the_others() -> None:
         assert mirror.adds == 1
     finally:
         await informer.stop()
+
+
+async def test_managed_fields_are_not_cached_unless_asked_for() -> None:
+    api = ScriptedApi()
+    api.put("a", "1")
+    api.objects["a"]["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}]
+    stripped, kept = informer_for(api), informer_for(api, transform=None)
+    for informer in (stripped, kept):
+        informer.start()
+        await api.next_watch()
+    try:
+        cached = stripped.store.get(ObjectKey("ns", "a"))
+        assert cached is not None
+        assert "managedFields" not in cached["metadata"]
+        verbatim = kept.store.get(ObjectKey("ns", "a"))
+        assert verbatim is not None
+        assert verbatim["metadata"]["managedFields"][0]["manager"] == "kubectl"
+    finally:
+        await stripped.stop()
+        await kept.stop()

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fetch = actions.add_parser(
         "fetch", help="download (or verify the cached copy of) a model's weights into --cache"
     )
-    source = fetch.add_mutually_exclusive_group(required=True)
+    source = fetch.add_mutually_exclusive_group()
     source.add_argument("--preset", help="a catalog preset: its hub repository at the catalog's revision")
     source.add_argument("--repo", help="a hub repository, e.g. microsoft/phi-4")
     fetch.add_argument("--revision", default="main", help="with --repo: the branch, tag or commit")
@@ -81,6 +81,8 @@ def _request(args: argparse.Namespace) -> WeightsRequest:
     }
     if args.preset:
         return WeightsRequest.for_preset(args.preset, cache, **options)
+    if not (args.repo or args.image or args.local):
+        raise ValueError("name the weights: --preset, --repo, --image or --local")
     return WeightsRequest(cache_dir=cache, repo=args.repo, revision=args.revision, **options)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -37,6 +37,18 @@ class EventHandler(Protocol):
     def on_delete(self, obj: Obj) -> None: ...
 
 
+Transform = Callable[[JSON], JSON]
+"""Applied to every object before it is cached (it may edit in place); the default drops managedFields."""
+
+
+def strip_managed_fields(obj: JSON) -> JSON:
+    """Drop ``metadata.managedFields`` (often the largest part of an object; controllers never read it)."""
+    metadata = obj.get("metadata")
+    if metadata is not None:
+        metadata.pop("managedFields", None)
+    return obj
+
+
 class _Relist(Exception):
     """The watch cannot resume from our resourceVersion."""
 
@@ -57,6 +69,7 @@ class Informer:
         indexers: Mapping[str, IndexFunc] | None = None,
         clock: Clock | None = None,
         watch_timeout: tuple[int, int] = (300, 600),
+        transform: Transform | None = strip_managed_fields,
     ) -> None:
         self.client = client
         self.resource = resource
@@ -73,6 +86,7 @@ class Informer:
         self._synced = asyncio.Event()
         self._resource_version = ""
         self._watch_timeout = watch_timeout
+        self._transform = transform
         self._backoff = Backoff(clock=self._clock)
         self._task: asyncio.Task[None] | None = None
         self.relists = 0
@@ -177,7 +191,7 @@ class Informer:
                 if kind:
                     item.setdefault("apiVersion", api_version)
                     item.setdefault("kind", kind)
-                items.append(item)
+                items.append(self._transform(item) if self._transform else item)
             metadata = page.get("metadata") or {}
             continue_token = metadata.get("continue") or ""
             if not continue_token:
@@ -236,6 +250,8 @@ class Informer:
         if kind == "BOOKMARK":
             self._resource_version = rv or self._resource_version
             return
+        if self._transform is not None:
+            obj = self._transform(obj)
         if kind in ("ADDED", "MODIFIED"):
             old = self.store.upsert(obj)
             if old is None:

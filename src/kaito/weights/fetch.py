@@ -59,7 +59,8 @@ async def _cached_only(request: WeightsRequest, progress: Progress, err: HubUnre
     assert request.repo is not None
     target = model_dir(request.cache_dir, "hub", request.repo, request.revision)
     cached = await read_manifest(target)
-    if cached is None or len(await intact_files(target, cached.files)) != len(cached.files):
+    full = request.verify == "full"
+    if cached is None or len(await intact_files(target, cached.files, full=full)) != len(cached.files):
         raise err
     log.warning("model hub unreachable: using the cached weights", repo=request.repo, error=str(err))
     progress.start(cached.total_bytes, cached.total_bytes)
@@ -100,9 +101,9 @@ async def _fetch_from_hub(request: WeightsRequest, progress: Progress) -> FetchR
             safe_target(target, file.path)  # refuse a hostile listing before writing anything
         cached = await read_manifest(target)
         expected = _expected(listed, cached, commit)
-        intact = await intact_files(
-            target, expected, full=request.verify == "full", parallel=request.parallel
-        )
+        progress.verifying(sum(file.size for file in expected))
+        full = request.verify == "full"
+        intact = await intact_files(target, expected, full=full, parallel=request.parallel)
         missing = [file for file in expected if file.path not in intact]
         total = sum(file.size for file in expected)
         if not missing and cached is not None:

@@ -78,7 +78,10 @@ class HubClient:
         if response.status_code in (401, 403):
             code = response.headers.get("x-error-code", "")
             if code in _NOT_FOUND_CODES:
-                raise ModelNotFound(f"{what} of {repo} at revision {revision!r} does not exist ({code})")
+                raise ModelNotFound(
+                    f"the model hub has no {what} of {repo} at revision {revision!r} ({code}; a private "
+                    "repository the token cannot see answers the same way)"
+                )
             raise access_denied(repo, response.status_code, self._secret, self._token is not None)
         if response.status_code == 404:
             code = response.headers.get("x-error-code", "RepoNotFound")

@@ -62,6 +62,8 @@ def summary_line(done: int, total: int, rate: float, phase: str = "downloading")
     amounts = f"{done / scale:.1f}/{total / scale:.1f} {unit}"
     if phase == "downloading":
         return f"downloading weights: {amounts}, {rate / MIB:.0f} MiB/s"
+    if phase == "verifying":
+        return f"verifying cached weights: {total / scale:.1f} {unit}"
     return f"weights {phase}: {amounts}"
 
 
@@ -81,6 +83,12 @@ class Progress:
     _window_start: float = field(default_factory=time.monotonic)
     _window_bytes: int = 0
     _last_report: float = 0.0
+
+    def verifying(self, total: int) -> None:
+        """Checking the cached files (hashing a large model takes a while: say so)."""
+        self.total, self.phase = total, "verifying"
+        self.metrics.bytes_total.labels(self.model).set(total)
+        self.report()
 
     def start(self, total: int, already: int) -> None:
         """Begin: `total` bytes needed, `already` of them valid in the cache."""
@@ -115,14 +123,15 @@ class Progress:
 
     def report(self, error: str | None = None) -> None:
         """Log the current state and rewrite the status file (small, so written inline)."""
-        log.info(
+        emit = log.error if error else log.info
+        emit(
             "weights progress",
             model=self.model,
             phase=self.phase,
             bytes_done=self.done,
             bytes_total=self.total,
             rate_bytes=round(self.rate),
-            summary=self.line(),
+            summary=error or self.line(),
         )
         if self.status_file is None:
             return

@@ -1,5 +1,6 @@
 """The ``services/proxy`` and ``pods/proxy`` subresources: any HTTP method relayed to a ready endpoint,
-the response streamed back chunk by chunk (server-sent events arrive as the backend writes them)."""
+the response streamed back chunk by chunk (server-sent events arrive as the backend writes them).
+``pods/portforward`` is routed here too and served by ``portforward``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from kaito.localcluster.apiserver.errors import ApiError
+from kaito.localcluster.apiserver.portforward import serve_portforward
 from kaito.localcluster.apiserver.storage import Storage
 from kaito.localcluster.networking.endpoints import (
     connect_address,
@@ -40,13 +42,12 @@ _PREFIX_SEGMENTS = 8  # "", api, v1, namespaces, {ns}, services|pods, {name}, pr
 
 
 def is_proxy_path(rest: list[str]) -> bool:
-    """Whether the segments after ``/api`` name ``v1/namespaces/{ns}/(services|pods)/{name}/proxy[/...]``."""
-    return (
-        len(rest) >= 6
-        and rest[0] == "v1"
-        and rest[1] == "namespaces"
-        and rest[3] in ("services", "pods")
-        and rest[5] == "proxy"
+    """Whether the segments after ``/api`` name ``v1/namespaces/{ns}/(services|pods)/{name}/proxy[/...]``
+    or ``v1/namespaces/{ns}/pods/{name}/portforward``."""
+    if len(rest) < 6 or rest[0] != "v1" or rest[1] != "namespaces":
+        return False
+    return (rest[3] in ("services", "pods") and rest[5] == "proxy") or (
+        len(rest) == 6 and rest[3] == "pods" and rest[5] == "portforward"
     )
 
 
@@ -89,6 +90,10 @@ class ProxyHandler:
 
     async def handle(self, request: web.Request, rest: list[str]) -> web.StreamResponse:
         namespace, resource = rest[2], rest[3]
+        if rest[5] == "portforward":
+            return await serve_portforward(
+                request, rest[4], lambda: self.storage.get(("", "pods"), namespace, rest[4])
+            )
         scheme, name, port = _split_name(rest[4])
         if resource == "services":
             backends = self._service_backends(namespace, name, port)
@@ -141,7 +146,10 @@ class ProxyHandler:
         container_port = _pod_port(pod, wanted)
         if container_port is None:
             raise _unavailable(f'pod "{name}" has no port named "{wanted}"')
-        return connect_address(pod, container_port)
+        address = connect_address(pod, container_port)
+        if address is None:
+            raise _unavailable(f'port {container_port} of pod "{name}" is not served (a simulated container)')
+        return address
 
 
 def _pod_port(pod: dict[str, Any], wanted: str) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -223,25 +224,34 @@ def service_port(service: Obj, wanted: str | int | None) -> Obj | None:
     return None
 
 
-def connect_address(pod: Obj, container_port: int) -> tuple[str, int]:
-    """Where a pod's container port is reached: the runner's loopback mapping, else podIP:port."""
+def connect_address(pod: Obj, container_port: int) -> tuple[str, int] | None:
+    """Where a pod's container port is reached: the runner's loopback mapping, else podIP:port.
+
+    None for an unmapped port of a loopback pod (a simulated container): 127.0.0.1:<containerPort> would
+    reach whatever else listens there on the host."""
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     mapped = annotations.get(port_annotation(container_port))
     if mapped and str(mapped).isdigit():
         return "127.0.0.1", int(mapped)
-    return str((pod.get("status") or {}).get("podIP") or "127.0.0.1"), container_port
+    try:
+        pod_ip = ipaddress.ip_address(str((pod.get("status") or {}).get("podIP") or ""))
+    except ValueError:
+        return None
+    return None if pod_ip.is_loopback else (str(pod_ip), container_port)
 
 
 def service_backends(service: Obj, port: Obj, pods: Iterable[Obj]) -> list[tuple[str, int]]:
     """The addresses a connection to one Service port may go to: its ready endpoints, in a stable order."""
     name = port.get("name") or ""
-    backends = []
+    backends: list[tuple[str, int]] = []
     for endpoint in pod_endpoints(service, pods):
         if not endpoint.ready:
             continue
         for ep_port in endpoint.ports:
             if ep_port.name == name and ep_port.protocol == (port.get("protocol") or "TCP"):
-                backends.append(connect_address(endpoint.pod, ep_port.port))
+                address = connect_address(endpoint.pod, ep_port.port)
+                if address is not None:
+                    backends.append(address)
     return backends
 
 

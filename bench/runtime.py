@@ -244,7 +244,7 @@ async def install_crd(kube: KubeClient) -> None:
 
 
 def report(results: dict[str, dict[str, Outcome]], idle: dict[str, tuple[float, float]], cached: int) -> None:
-    impls = list(next(iter(results.values())))
+    impls = list(next(iter(results.values()))) if results else []
     print("\n== runtime bench: absolute numbers")
     print(
         f"{'mode':8} {'impl':12} {'obj/s':>8} {'cpu ms/chg':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
@@ -327,7 +327,7 @@ async def main_async(args: argparse.Namespace) -> int:
             )
             results: dict[str, dict[str, Outcome]] = {}
             rounds = args.rounds or (1 if quick else 2)
-            for mode in args.modes.split(","):
+            for mode in filter(None, args.modes.split(",")):
                 results[mode] = {impl: Outcome() for impl in impls}
                 for round_ in range(rounds):
                     # Alternate the order so slow drifts in machine load hit every operator alike.
@@ -362,7 +362,7 @@ def main() -> int:
     )
     parser.add_argument("--modes", default="steady,burst,backlog", help="comma-separated subset of the modes")
     args = parser.parse_args()
-    unknown = set(args.modes.split(",")) - {"steady", "burst", "backlog"}
+    unknown = set(filter(None, args.modes.split(","))) - {"steady", "burst", "backlog"}
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     return asyncio.run(main_async(args))

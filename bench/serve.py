@@ -195,7 +195,7 @@ async def push_images(
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from kaito.serving.config import parse_config
+    from kaito.api.runtime import parse_config
     from kaito.serving.engine_args import build_engine_args
     from kaito.serving.gpus import CPU_ONLY
     from kaito.serving.tinymodel import build_tiny_adapter, build_tiny_model

@@ -83,3 +83,30 @@ async def test_port_forward_to_a_pod_with_concurrent_connections(builtins_cluste
             process.terminate()
             _, err = await asyncio.to_thread(process.communicate, timeout=10)
         assert "error" not in err.lower(), err
+
+
+async def test_port_forward_to_an_unserved_port_reports_the_error(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    container = {"name": "web", "image": "local/http", "ports": [{"containerPort": 8000}]}
+    await cluster.core.create_namespaced_pod(
+        ns, {"metadata": {"name": "fwd"}, "spec": {"containers": [container]}}
+    )
+
+    async def running() -> bool:
+        return bool((await cluster.core.read_namespaced_pod("fwd", ns)).status.phase == "Running")
+
+    await cluster.eventually(running, "pod running", within=60)
+    process, local = await _forward(cluster, ns, "pod/fwd", 8001)
+
+    def exchange() -> bytes:
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return conn.recv(100)
+
+    try:
+        assert await asyncio.to_thread(exchange) == b""  # closed, not hung
+    finally:
+        process.terminate()
+        _, err = await asyncio.to_thread(process.communicate, timeout=10)
+    assert "error forwarding port 8001 to pod fwd" in err

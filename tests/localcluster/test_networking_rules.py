@@ -1,4 +1,4 @@
-"""The pure endpoint rules: selection, readiness, named targetPorts, slices, and where a backend is dialled."""
+"""The pure endpoint rules: selection, readiness, named targetPorts, slices, where a backend is dialled."""
 
 from __future__ import annotations
 

@@ -9,20 +9,21 @@ import pytest
 import yaml
 
 from kaito.api import Workspace
+from kaito.api.adapters import DesiredAdapters
+from kaito.api.runtime import dump_config, parse_config
 from kaito.presets import PlanError, get_preset, list_presets, plan_workspace
 from kaito.reconcilers.inference import services
 from kaito.reconcilers.names import nodeclaim_name
 from kaito.reconcilers.pods import job_outcome, pod_problem
 from kaito.reconcilers.runtime_config import (
     UserConfigError,
+    adapters_yaml,
     desired_adapters,
     parse_user_config,
     runtime_config,
     to_yaml,
 )
 from kaito.reconcilers.tuning import tuning_config
-from kaito.serving.adapter_spec import DesiredAdapters
-from kaito.serving.config import parse_config
 from kaito.tuning.config import JobConfig
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -54,7 +55,7 @@ def test_runtime_config_of_every_preset_is_what_kaito_serve_reads(preset: str) -
     except PlanError:
         pytest.skip(f"{preset} does not fit one ND96amsr_A100_v4")
     document = runtime_config(workspace, get_preset(preset), plan, multi_node=False)
-    config = parse_config(to_yaml(document))
+    config = parse_config(dump_config(document))
     assert config.model.name == preset
     assert config.plan.tensor_parallel_size == plan.tensor_parallel_size
     assert config.plan.max_model_len == plan.max_model_len
@@ -70,7 +71,7 @@ def test_desired_adapters_are_what_kaito_serve_reads() -> None:
             {"source": {"name": "vol", "volumeSource": {"persistentVolumeClaim": {"claimName": "c"}}}},
         ],
     )
-    parsed = DesiredAdapters.model_validate(yaml.safe_load(to_yaml(desired_adapters(workspace))))
+    parsed = DesiredAdapters.model_validate(yaml.safe_load(adapters_yaml(desired_adapters(workspace))))
     assert [(a.name, a.image, a.path, a.strength, a.image_pull_secrets) for a in parsed.adapters] == [
         ("img", "r.io/a:1", None, "0.25", ["s"]),
         ("vol", None, "/mnt/adapter-volumes/vol", "1.0", []),

@@ -7,11 +7,11 @@ from typing import Any
 
 import yaml
 
+from kaito.api.adapters import DesiredAdapters
+from kaito.api.runtime import parse_config
 from kaito.controllers.resource import CONFIGMAPS, PODS, STATEFULSETS
 from kaito.reconcilers import WorkspaceSetup
 from kaito.reconcilers.names import ANNOTATION_REVISION, WORKSPACES
-from kaito.serving.adapter_spec import DesiredAdapters
-from kaito.serving.config import parse_config
 
 from .conftest import Cluster, eventually, is_true, load_example
 

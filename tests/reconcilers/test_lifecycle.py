@@ -6,13 +6,13 @@ import uuid
 
 import yaml
 
+from kaito.api.adapters import DesiredAdapters
 from kaito.api.constants import FINALIZER
+from kaito.api.runtime import parse_config
 from kaito.controllers.errors import NotFoundError
 from kaito.controllers.resource import CONFIGMAPS, NODES, PODS, SERVICES, STATEFULSETS, Resource
 from kaito.reconcilers import WorkspaceSetup
 from kaito.reconcilers.names import ANNOTATION_REVISION, WORKSPACES, nodeclaim_name
-from kaito.serving.adapter_spec import DesiredAdapters
-from kaito.serving.config import parse_config
 
 from .conftest import Cluster, eventually, is_true, load_example
 

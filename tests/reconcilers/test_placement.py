@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kaito.api.runtime import parse_config
 from kaito.controllers.resource import CONFIGMAPS, PODS, SERVICES, STATEFULSETS
 from kaito.localcluster.builtins import NodeSpec, Taint
 from kaito.reconcilers import WorkspaceSetup
 from kaito.reconcilers.names import WORKSPACES
-from kaito.serving.config import parse_config
 
 from .conftest import Cluster, eventually, is_true
 

@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kaito.api.adapters import AdapterState, DesiredAdapter, DesiredAdapters
 from kaito.serving.adapter_manager import AdapterManager
-from kaito.serving.adapter_spec import (
-    AdapterState,
-    DesiredAdapter,
-    DesiredAdapters,
-    read_desired,
-    write_desired,
-)
+from kaito.serving.adapter_spec import read_desired, write_desired
 from kaito.serving.adapter_stage import AdapterStager, stage_key
 from kaito.serving.lora_engine import AdapterLoadError
 

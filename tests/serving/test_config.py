@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from kaito.api.runtime import ConfigError, RuntimeConfig, dump_config, load_config, parse_config
 from kaito.presets import get_preset, get_sku, plan
-from kaito.serving.config import ConfigError, RuntimeConfig, dump_config, load_config, parse_config
+from kaito.presets.runtime_config import runtime_config
 from kaito.serving.engine_args import build_engine_args, shipped_chat_template
 from kaito.serving.gpus import CPU_ONLY
-from kaito.serving.plan_config import runtime_config
 
 
 def test_minimal_config_fills_defaults() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from kaito.api.runtime import ConfigError, DistributedSettings, ModelSettings, RuntimeConfig
 from kaito.presets import GpuSku, Plan, PlanError, get_preset, list_presets, list_skus, plan
-from kaito.serving.config import ConfigError, DistributedSettings, ModelSettings, RuntimeConfig
+from kaito.presets.runtime_config import runtime_config
 from kaito.serving.engine_args import build_engine_args, merge_overrides, render_argv
 from kaito.serving.gpus import CPU_ONLY, GpuInventory, parse_nvidia_smi
-from kaito.serving.plan_config import runtime_config
 
 
 def node_gpus(sku: GpuSku) -> GpuInventory:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kaito.serving.config import ConfigError
+from kaito.api.runtime import ConfigError
 
 from .serving_env import TinyAssets
 

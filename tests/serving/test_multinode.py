@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kaito.serving.config import DistributedSettings
+from kaito.api.runtime import DistributedSettings
 from kaito.serving.multinode import (
     GroupError,
     head_host,

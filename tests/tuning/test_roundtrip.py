@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kaito.api.adapters import DesiredAdapter
 from kaito.cli.main import main
-from kaito.serving.adapter_spec import DesiredAdapter
 from kaito.serving.adapter_stage import AdapterStager
 from serving.registry import RunningRegistry, free_port
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kaito.api.runtime import DEFAULT_CONFIG_PATH
 from kaito.cli.logs import configure_logging
-from kaito.serving.config import DEFAULT_CONFIG_PATH
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from kaito.api.constants import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
+from kaito.api.runtime import RAY_PORT
 from kaito.api.workspace import Workspace
 from kaito.controllers.objects import thaw
 from kaito.reconcilers.names import (
@@ -29,7 +30,6 @@ from kaito.reconcilers.nodes import GPU_RESOURCE
 from kaito.reconcilers.runtime_config import (
     ADAPTER_FILES_DIR,
     ADAPTERS_DIR,
-    RAY_PORT,
     RUNTIME_CONFIG_DIR,
     RUNTIME_CONFIG_KEY,
     SERVING_PORT,

@@ -1,9 +1,7 @@
 """The two documents projected into inference pods: the runtime config and the desired-adapters list.
 
-Both are YAML with camelCase keys in exactly the shape `kaito serve` reads (`RuntimeConfig` and
-`DesiredAdapters` of `kaito.serving`; this room may not import that package, so the shapes are written here
-as plain data and the tests check them with the serving parsers). The user's `inference.config`
-ConfigMap is parsed and checked here too.
+Both are the shared models of `kaito.api` (`RuntimeConfig`, `DesiredAdapters`) that `kaito serve` reads.
+The user's `inference.config` ConfigMap is parsed and checked here too.
 """
 
 from __future__ import annotations
@@ -14,19 +12,29 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from kaito.api.adapters import DesiredAdapter, DesiredAdapters
+from kaito.api.runtime import (
+    DEFAULT_ADAPTERS_DIR,
+    DEFAULT_ADAPTERS_FILE,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_PORT,
+    AdapterSettings,
+    RuntimeConfig,
+)
 from kaito.api.workspace import Workspace
 from kaito.presets import ModelPreset, Plan
+from kaito.presets.runtime_config import runtime_config as build_runtime_config
 from kaito.validation import ConfigMapProblem, parse_inference_config
 
-RUNTIME_CONFIG_KEY: Final = "config.yaml"
-RUNTIME_CONFIG_DIR: Final = "/etc/kaito/runtime"
-ADAPTERS_KEY: Final = "adapters.yaml"
-ADAPTERS_DIR: Final = "/etc/kaito/adapters"
-ADAPTER_FILES_DIR: Final = "/mnt/adapters"
+# Where the pods find the documents: the paths `kaito serve` reads by default.
+RUNTIME_CONFIG_KEY: Final = DEFAULT_CONFIG_PATH.name
+RUNTIME_CONFIG_DIR: Final = str(DEFAULT_CONFIG_PATH.parent)
+ADAPTERS_KEY: Final = DEFAULT_ADAPTERS_FILE.name
+ADAPTERS_DIR: Final = str(DEFAULT_ADAPTERS_FILE.parent)
+ADAPTER_FILES_DIR: Final = str(DEFAULT_ADAPTERS_DIR)
 ADAPTER_VOLUMES_DIR: Final = "/mnt/adapter-volumes"
 WEIGHTS_DIR: Final = "/workspace/weights"
-SERVING_PORT: Final = 5000
-RAY_PORT: Final = 6379
+SERVING_PORT: Final = DEFAULT_PORT
 # Engine arguments the planner owns: overriding them would break the sizing it verified.
 PLANNER_OWNED: Final = frozenset({"tensor_parallel_size", "pipeline_parallel_size"})
 
@@ -83,59 +91,45 @@ def runtime_config(
     *,
     multi_node: bool,
     user: UserInferenceConfig | None = None,
-) -> dict[str, Any]:
-    """The RuntimeConfig document (camelCase) of this Workspace's inference pods."""
-    hints = preset.vllm
-    model: dict[str, Any] = {"name": preset.name, "path": preset.hf_repo, "revision": preset.revision}
-    if hints.tool_call_parser:
-        model["toolCallParser"] = hints.tool_call_parser
-    if hints.reasoning_parser:
-        model["reasoningParser"] = hints.reasoning_parser
-    return {
-        "model": model,
-        "plan": {
-            "tensorParallelSize": plan.tensor_parallel_size,
-            "pipelineParallelSize": plan.pipeline_parallel_size,
-            "dataParallelSize": max(1, plan.replicas_per_node),
-            "maxModelLen": plan.max_model_len,
-            "gpuMemoryUtilization": plan.gpu_memory_utilization,
-            "dtype": plan.dtype,
-        },
-        "adapters": {
-            # Fixed per preset, not per adapter list: adding the first adapter must not restart the pods.
-            "enabled": workspace.runtime in preset.adapter_runtimes,
-            "desiredFile": f"{ADAPTERS_DIR}/{ADAPTERS_KEY}",
-            "directory": ADAPTER_FILES_DIR,
-        },
-        "distributed": {
-            "workspace": workspace.metadata.name,
-            "namespace": workspace.metadata.namespace,
-            "nodeCount": plan.nodes if multi_node else 1,
-            "rayPort": RAY_PORT,
-        },
-        "server": {"port": SERVING_PORT},
-        "vllm": dict(user.vllm) if user else {},
-    }
+) -> RuntimeConfig:
+    """The RuntimeConfig of this Workspace's inference pods; the model is fetched from the hub by its repo."""
+    return build_runtime_config(
+        preset,
+        plan,
+        model_path=preset.hf_repo,
+        workspace=workspace.metadata.name,
+        namespace=workspace.metadata.namespace or "default",
+        # Fixed per preset, not per adapter list: adding the first adapter must not restart the pods.
+        adapters=AdapterSettings(enabled=workspace.runtime in preset.adapter_runtimes),
+        overrides=dict(user.vllm) if user else None,
+        node_count=plan.nodes if multi_node else 1,
+    )
 
 
 def adapter_volume_path(name: str) -> str:
     return f"{ADAPTER_VOLUMES_DIR}/{name}"
 
 
-def desired_adapters(workspace: Workspace) -> dict[str, Any]:
-    """The DesiredAdapters document: image adapters are pulled by the pod; volume adapters are read from
+def desired_adapters(workspace: Workspace) -> DesiredAdapters:
+    """The desired-adapters document: image adapters are pulled by the pod; volume adapters are read from
     their mount under /mnt/adapter-volumes/<name>."""
     adapters = []
     for adapter in workspace.inference.adapters if workspace.inference else []:
-        entry: dict[str, Any] = {"name": adapter.name, "strength": adapter.strength}
-        if adapter.source.image is not None:
-            entry["image"] = adapter.source.image
-        else:
-            entry["path"] = adapter_volume_path(adapter.name)
-        if adapter.source.image_pull_secrets:
-            entry["imagePullSecrets"] = list(adapter.source.image_pull_secrets)
-        adapters.append(entry)
-    return {"adapters": adapters}
+        image = adapter.source.image
+        adapters.append(
+            DesiredAdapter(
+                name=adapter.name,
+                strength=adapter.strength,
+                image=image,
+                path=None if image is not None else adapter_volume_path(adapter.name),
+                image_pull_secrets=list(adapter.source.image_pull_secrets or []),
+            )
+        )
+    return DesiredAdapters(adapters=adapters)
+
+
+def adapters_yaml(desired: DesiredAdapters) -> str:
+    return to_yaml(desired.model_dump(mode="json", by_alias=True))
 
 
 def to_yaml(document: Mapping[str, Any]) -> str:

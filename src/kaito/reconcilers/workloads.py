@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kaito.api.runtime import dump_config
 from kaito.api.workspace import Workspace
 from kaito.controllers.client import KubeClient
 from kaito.controllers.objects import Obj, thaw
@@ -27,6 +28,7 @@ from kaito.reconcilers.runtime_config import (
     ADAPTERS_KEY,
     RUNTIME_CONFIG_KEY,
     UserInferenceConfig,
+    adapters_yaml,
     desired_adapters,
     runtime_config,
     to_yaml,
@@ -101,10 +103,10 @@ class Children:
         )
         writes = []
         if preset is not None and sizing.plan is not None:
-            runtime = to_yaml(runtime_config(workspace, preset, sizing.plan, multi_node=multi, user=user))
+            runtime = dump_config(runtime_config(workspace, preset, sizing.plan, multi_node=multi, user=user))
             runtime_cm = configmap(workspace, runtime_configmap_name(workspace), RUNTIME_CONFIG_KEY, runtime)
             # Adapter-only edits change only this ConfigMap: the pods hot-load them, nothing restarts.
-            adapters = to_yaml(desired_adapters(workspace))
+            adapters = adapters_yaml(desired_adapters(workspace))
             adapters_cm = configmap(workspace, adapters_configmap_name(workspace), ADAPTERS_KEY, adapters)
             writes += [
                 self._ensure(self.configmaps, runtime_cm, owner),

@@ -14,16 +14,9 @@ from pathlib import Path
 
 import structlog
 
+from kaito.api.adapters import AdaptersReport, AdapterState, AdapterStatus, DesiredAdapter, DesiredAdapters
 from kaito.serving import metrics
-from kaito.serving.adapter_spec import (
-    AdaptersReport,
-    AdapterState,
-    AdapterStatus,
-    DesiredAdapter,
-    DesiredAdapters,
-    DesiredFileError,
-    read_desired,
-)
+from kaito.serving.adapter_spec import DesiredFileError, read_desired
 from kaito.serving.adapter_stage import AdapterStageError, AdapterStager
 from kaito.serving.lora_engine import AdapterLoadError, LoraEngine
 

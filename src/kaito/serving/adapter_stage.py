@@ -9,12 +9,12 @@ import shutil
 import uuid
 from pathlib import Path
 
+from kaito.api.adapters import DesiredAdapter
 from kaito.oci.auth import AuthError, Keychain
 from kaito.oci.client import RegistryClient, RegistryError
 from kaito.oci.image import pull_files
 from kaito.oci.layers import LayerError
 from kaito.oci.reference import InvalidReferenceError, parse_reference
-from kaito.serving.adapter_spec import DesiredAdapter
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kaito.serving.config import ConfigError, RuntimeConfig
+from kaito.api.runtime import ConfigError, RuntimeConfig
 from kaito.serving.gpus import GpuInventory
 
 # Arguments that tie the engine to the pod's contract (Service port, model name clients use, weights mount).

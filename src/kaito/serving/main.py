@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from kaito.serving.config import ConfigError, load_config
+from kaito.api.runtime import ConfigError, load_config
 from kaito.serving.engine_args import build_engine_args
 from kaito.serving.gpus import detect_gpus
 from kaito.serving.multinode import GroupError, node_role

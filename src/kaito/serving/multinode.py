@@ -13,7 +13,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kaito.serving.config import DistributedSettings
+from kaito.api.runtime import DistributedSettings
 
 _ORDINAL_RE = re.compile(r"-(\d+)$")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import structlog
 
+from kaito.api.runtime import RuntimeConfig
 from kaito.serving import metrics
 from kaito.serving.adapter_manager import AdapterManager
 from kaito.serving.adapter_stage import AdapterStager
-from kaito.serving.config import RuntimeConfig
 from kaito.serving.engine_args import EngineArgs
 from kaito.serving.gpus import GpuInventory
 from kaito.serving.lora_engine import VllmLoraEngine

@@ -6,7 +6,7 @@ import argparse
 import difflib
 from typing import Any, NoReturn
 
-from kaito.serving.config import ConfigError
+from kaito.api.runtime import ConfigError
 from kaito.serving.engine_args import EngineArgs, render_argv
 
 

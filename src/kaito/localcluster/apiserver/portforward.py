@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 
 from kaito.localcluster.apiserver import spdy
 from kaito.localcluster.apiserver.errors import ApiError
-from kaito.localcluster.networking.endpoints import connect_address
+from kaito.localcluster.networking.endpoints import UNSERVED, connect_address
 
 log = structlog.get_logger(__name__)
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
@@ -112,7 +112,7 @@ class PortForwardSession:
         address = connect_address(self.pod, pair.port)
         try:
             if address is None:
-                raise ConnectionRefusedError("the port is not served (a simulated container)")
+                raise ConnectionRefusedError(UNSERVED)
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), 5.0)
         except (OSError, TimeoutError) as error:
             name = self.pod["metadata"]["name"]

@@ -14,6 +14,7 @@ from kaito.localcluster.apiserver.errors import ApiError
 from kaito.localcluster.apiserver.portforward import serve_portforward
 from kaito.localcluster.apiserver.storage import Storage
 from kaito.localcluster.networking.endpoints import (
+    UNSERVED,
     connect_address,
     endpoints_backends,
     resolve_target_port,
@@ -148,7 +149,7 @@ class ProxyHandler:
             raise _unavailable(f'pod "{name}" has no port named "{wanted}"')
         address = connect_address(pod, container_port)
         if address is None:
-            raise _unavailable(f'port {container_port} of pod "{name}" is not served (a simulated container)')
+            raise _unavailable(f'port {container_port} of pod "{name}": {UNSERVED}')
         return address
 
 

@@ -17,6 +17,7 @@ MANAGED_BY = "endpointslice-controller.k8s.io"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 # Set on the Endpoints the controller writes (as kube-controller-manager does); only those are ever deleted.
 SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
+UNSERVED = "nothing serves it (only declared container ports of local processes are reachable)"
 
 
 @dataclass(frozen=True)

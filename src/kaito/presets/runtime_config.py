@@ -1,12 +1,13 @@
-"""Build the runtime configuration from a preset and the planner's Plan (what the reconciler writes)."""
+"""Build the runtime configuration of inference pods from a preset and the planner's Plan.
+
+The workspace reconciler writes the result into the `<workspace>-runtime` ConfigMap; `kaito serve` reads it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kaito.presets.catalog import ModelPreset
-from kaito.presets.plan_types import Plan
-from kaito.serving.config import (
+from kaito.api.runtime import (
     AdapterSettings,
     DistributedSettings,
     ModelSettings,
@@ -14,6 +15,8 @@ from kaito.serving.config import (
     RuntimeConfig,
     ServerSettings,
 )
+from kaito.presets.catalog import ModelPreset
+from kaito.presets.plan_types import Plan
 
 DEFAULT_WEIGHTS_DIR = "/workspace/weights"
 
@@ -28,11 +31,13 @@ def runtime_config(
     adapters: AdapterSettings | None = None,
     overrides: dict[str, Any] | None = None,
     server: ServerSettings | None = None,
+    node_count: int | None = None,
 ) -> RuntimeConfig:
     """The serving configuration of one inference pod for `preset` sized by `plan`.
 
     `model_path`: where the weights are mounted (default /workspace/weights), or a HF repo id to download.
     `adapters`: None enables runtime adapters for presets whose `adapter_runtimes` include vLLM.
+    `node_count`: pods in one model group (default: the plan's pipeline stages).
     """
     if adapters is None:
         adapters = AdapterSettings(enabled="vllm" in preset.adapter_runtimes)
@@ -57,7 +62,9 @@ def runtime_config(
         ),
         adapters=adapters,
         distributed=DistributedSettings(
-            workspace=workspace, namespace=namespace, node_count=plan.pipeline_parallel_size
+            workspace=workspace,
+            namespace=namespace,
+            node_count=node_count if node_count is not None else plan.pipeline_parallel_size,
         ),
         server=server or ServerSettings(),
         vllm=dict(overrides or {}),

@@ -1,4 +1,4 @@
-"""The runtime configuration `kaito serve` reads: the reconciler's plan plus the user's `vllm:` overrides.
+"""The runtime configuration `kaito serve` reads: the planned sizing plus the user's `vllm:` overrides.
 
 The workspace reconciler writes it (YAML, camelCase keys) into a ConfigMap mounted at DEFAULT_CONFIG_PATH.
 """

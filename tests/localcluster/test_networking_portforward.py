@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -61,6 +62,10 @@ async def test_port_forward_to_a_pod_with_concurrent_connections(builtins_cluste
         return _ready(await cluster.core.read_namespaced_pod("fwd", ns))
 
     await cluster.eventually(ready, "pod ready", within=60)
+    pod = await cluster.core.read_namespaced_pod("fwd", ns)
+    big = os.urandom(3 * 1024 * 1024)  # well past SPDY's 64 KiB initial window
+    served = Path(pod.metadata.annotations["localcluster.kaito.sh/pod-dir"]) / "containers" / "web"
+    await asyncio.to_thread((served / "big.bin").write_bytes, big)
     service = {
         "metadata": {"name": "fwd"},
         "spec": {"selector": {"app": "fwd"}, "ports": [{"port": 9000, "targetPort": "http"}]},
@@ -78,7 +83,9 @@ async def test_port_forward_to_a_pod_with_concurrent_connections(builtins_cluste
                         return await response.read()
 
                 bodies = await asyncio.gather(*(one(i) for i in range(20)))
-            assert all(b"Directory listing" in body for body in bodies)
+                assert all(b"Directory listing" in body for body in bodies)
+                async with session.get(f"http://127.0.0.1:{local}/big.bin") as response:
+                    assert await response.read() == big
         finally:
             process.terminate()
             _, err = await asyncio.to_thread(process.communicate, timeout=10)

@@ -155,7 +155,7 @@ def main() -> int:
     parser.add_argument("impl", choices=["bare", "ours", "kopf-script"])
     parser.add_argument("--kubeconfig", default="")
     parser.add_argument("--namespace", default="default")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("KAITO_BENCH_WORKERS", "16")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("KAITO_BENCH_WORKERS", "64")))
     args = parser.parse_args()
     if args.impl == "kopf-script":
         print(KOPF_OPERATOR)

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kaito.cli.local_stack import OperatorSettings, operator_ready, prepare_operator, serving_images
 from kaito.localcluster.builtins import BuiltinsConfig, NodeSpec
 from kaito.localcluster.networking.images import client_tool_images
 from kaito.presets.skus import UnknownSkuError, get_sku
@@ -35,6 +36,7 @@ class LocalClusterSettings(BaseModel):
 
     port: int
     builtins: BuiltinsConfig
+    operator: OperatorSettings | None = None
 
 
 def default_data_dir() -> Path:
@@ -47,6 +49,7 @@ def _files(data_dir: Path) -> dict[str, Path]:
         "kubeconfig": data_dir / "kubeconfig",
         "log": data_dir / "cluster.log",
         "settings": data_dir / "cluster.json",
+        "operator_log": data_dir / "operator.log",
     }
 
 
@@ -120,6 +123,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         default=None,
         help="YAML of runner settings (image_commands, unpullable_images, simulated_ready_delay_s, nodes...)",
+    )
+    up.add_argument(
+        "--with-operator",
+        action="store_true",
+        help="also install kaito's CRDs and run the operator (local provider); serving pods run the host's "
+        "`kaito serve` on CPU with a tiny locally built model standing in for the preset's weights",
     )
     up.set_defaults(func=run_up)
 
@@ -203,12 +212,15 @@ def run_up(args: argparse.Namespace) -> int:
         return 0
     try:
         builtins = builtins_config(data_dir, parse_gpus(args.gpus), args.config)
+        operator = prepare_operator(data_dir) if getattr(args, "with_operator", False) else None
     except (ValueError, OSError, UnknownSkuError, yaml.YAMLError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     nodes = builtins.nodes
+    if operator is not None:
+        builtins.image_commands = {**serving_images(operator), **builtins.image_commands}
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = LocalClusterSettings(port=args.port, builtins=builtins)
+    settings = LocalClusterSettings(port=args.port, builtins=builtins, operator=operator)
     files["settings"].write_text(settings.model_dump_json(indent=2))
     files["kubeconfig"].unlink(missing_ok=True)
     print(f"starting the kaito local cluster in {data_dir} ...", flush=True)
@@ -222,7 +234,9 @@ def run_up(args: argparse.Namespace) -> int:
         )
     files["pid"].write_text(str(daemon.pid))
     print(f"  daemon started (pid {daemon.pid}), log {files['log']}", flush=True)
-    deadline = time.monotonic() + START_TIMEOUT_S
+    # The operator imports the whole controller stack after the API server is up: allow it more time.
+    timeout_s = START_TIMEOUT_S * (2 if operator is not None else 1)
+    deadline = time.monotonic() + timeout_s
     announced = False
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
@@ -237,14 +251,18 @@ def run_up(args: argparse.Namespace) -> int:
                 print(f"  kubeconfig written to {files['kubeconfig']}", flush=True)
                 announced = True
             names = asyncio.run(_api_answers(files["kubeconfig"]))
-            if names is not None and all(node.name in names for node in nodes):
+            if (
+                names is not None
+                and all(node.name in names for node in nodes)
+                and (operator is None or operator_ready(operator))
+            ):
                 url = _server_url(files["kubeconfig"])
                 print(f"  API server answering at {url}; nodes: {', '.join(sorted(names))}", flush=True)
                 print(f"export KUBECONFIG={files['kubeconfig']}")
                 return 0
         time.sleep(0.3)
     print(
-        f"error: the cluster did not answer within {START_TIMEOUT_S:.0f}s; see {files['log']}",
+        f"error: the cluster did not answer within {timeout_s:.0f}s; see {files['log']}",
         file=sys.stderr,
     )
     _stop_daemon(daemon.pid)
@@ -314,6 +332,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: LocalClusterSettings, kubeconfig: Path) -> None:
+    from kaito.cli.local_stack import install_kaito, start_operator, stop_operator
     from kaito.localcluster.builtins import BuiltinControllers
     from kaito.localcluster.cluster import Component, LocalCluster
     from kaito.localcluster.networking import Networking
@@ -325,14 +344,20 @@ async def _serve(settings: LocalClusterSettings, kubeconfig: Path) -> None:
     data_dir = settings.builtins.data_dir
     components: list[Component] = [BuiltinControllers(settings.builtins), Networking()]
     cluster = LocalCluster(data_dir, port=settings.port, components=components)
+    operator: asyncio.subprocess.Process | None = None
     try:
         await cluster.start()
         if cluster.kubeconfig_path != kubeconfig:
             raise RuntimeError(f"kubeconfig expected at {kubeconfig}, written to {cluster.kubeconfig_path}")
+        if settings.operator is not None:
+            await install_kaito(kubeconfig)
+            operator = await start_operator(settings.operator, kubeconfig, _files(data_dir)["operator_log"])
         print(
             json.dumps({"event": "local.ready", "url": cluster.url, "kubeconfig": str(kubeconfig)}),
             flush=True,
         )
         await stop.wait()
     finally:
+        if operator is not None:
+            await stop_operator(operator)
         await cluster.stop()

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "kaito.cli.local",
     "kaito.cli.operator",
     "kaito.cli.weights",
+    "kaito.cli.demo",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import structlog
 from kaito.api.runtime import ConfigError, load_config
 from kaito.serving.engine_args import build_engine_args
 from kaito.serving.gpus import detect_gpus
+from kaito.serving.local_model import adapt_to_node
 from kaito.serving.multinode import GroupError, node_role
 
 log = structlog.get_logger(__name__)
@@ -21,6 +23,11 @@ def run_serve(config_path: Path, pod_name: str | None = None, print_args: bool =
     try:
         config = load_config(config_path)
         gpus = detect_gpus()
+        config, adaptations = adapt_to_node(config, gpus, os.environ)
+        for change in adaptations:
+            log.info(
+                "local mode", field=change.field, planned=change.planned, used=change.used, why=change.reason
+            )
         role = node_role(config.distributed, pod_name)
         engine_args = build_engine_args(config, gpus)
     except (ConfigError, GroupError) as err:

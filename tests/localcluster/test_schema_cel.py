@@ -256,3 +256,26 @@ def test_remembered_transition_passes_never_hide_a_failure() -> None:
         )
     errors = validate(schema, {"version": {"n": 0}, "other": "y"}, {"version": {"n": 1}, "other": "x"})
     assert [e.detail for e in errors] == ["must not shrink"]
+
+
+def test_a_remembered_pass_never_hides_a_failure() -> None:
+    """Passing evaluations are memoised on the fields a rule reads; any change to those fields re-runs it."""
+    schema = rules_schema(
+        {"rule": "has(self.a) != has(self.b)", "message": "exactly one of a, b"},
+        {"rule": "self.size() <= 2", "message": "at most two fields"},
+        a={"type": "integer"},
+        b={"type": "integer"},
+        c={"type": "integer"},
+    )
+    assert compile_rule("has(self.a) != has(self.b)").fields_read == frozenset({"a", "b"})
+    assert compile_rule("self.size() <= 2").fields_read is None
+    assert compile_rule("self.x__dash__y == 1").fields_read is None  # an escaped JSON key
+    for _ in range(2):  # the second round is served from the memo and must agree
+        assert validate(schema, {"a": 1}) == []
+        assert validate(schema, {"a": 1, "c": 5}) == []  # c is not read by the first rule: a hit
+        assert [e.detail for e in validate(schema, {"a": 1, "b": 2})] == ["exactly one of a, b"]
+        assert [e.detail for e in validate(schema, {})] == ["exactly one of a, b"]
+        assert [e.detail for e in validate(schema, {"a": 1, "c": 5, "b": 1})] == [
+            "exactly one of a, b",
+            "at most two fields",
+        ]

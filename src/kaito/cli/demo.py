@@ -205,6 +205,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C and `kill` both end the walkthrough through the same teardown (also where SIGINT was ignored).
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     demo = Demo(args.data_dir.resolve())
     print("kaito demo: the README walkthrough on an embedded local cluster (CPU only).")
@@ -238,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
             )
             left: list[int] = []
         else:
+            # A second Ctrl-C must not cut the teardown short and leave the cluster running.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             with demo.phase("kaito local down"):
                 left = demo.down()
     print("\nphase timings:")

@@ -55,7 +55,13 @@ def prepare_operator(data_dir: Path) -> OperatorSettings:
     model_dir = tiny_model_dir(data_dir)
     if not (model_dir / "config.json").is_file():
         print(f"  building the tiny CPU model (stands in for preset weights) in {model_dir} ...", flush=True)
-    build_tiny_model(model_dir)
+    try:
+        build_tiny_model(model_dir)
+    except ImportError as error:
+        raise ValueError(
+            f"--with-operator builds a tiny model and serves it with vLLM: install the serving-cpu extra "
+            f"(`make install`); missing: {error.name}"
+        ) from None
     return OperatorSettings(health_port=free_loopback_port(), model_dir=model_dir)
 
 

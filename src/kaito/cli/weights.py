@@ -17,6 +17,9 @@ from kaito.weights import WeightsError, WeightsRequest, fetch_weights, read_toke
 
 DEFAULT_TERMINATION_LOG = Path("/dev/termination-log")
 DEFAULT_PULL_SECRETS = Path("/etc/kaito/pull-secrets")
+# The local cluster's stand-in model (as `kaito serve` honours it): there it replaces the hub, which
+# `kaito local up` cannot reach.
+LOCAL_MODEL_DIR_ENV = "KAITO_LOCAL_MODEL_DIR"
 EXIT_USAGE = 2
 
 
@@ -39,7 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         help=f"a mounted dockerconfigjson Secret, file or directory (repeatable; {DEFAULT_PULL_SECRETS})",
     )
-    fetch.add_argument("--local", type=Path, help="use the model directory already at this path")
+    fetch.add_argument(
+        "--local",
+        type=Path,
+        help=f"use the model directory already at this path (default ${LOCAL_MODEL_DIR_ENV}, which then "
+        "stands in for any other source)",
+    )
     fetch.add_argument("--token-file", type=Path, help="a file holding the hub token (else $HF_TOKEN)")
     fetch.add_argument(
         "--token-secret",
@@ -63,7 +71,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     fetch.set_defaults(func=run)
 
 
+def _local_model_dir() -> Path | None:
+    value = os.environ.get(LOCAL_MODEL_DIR_ENV, "").strip()
+    return Path(value) if value else None
+
+
 def _request(args: argparse.Namespace) -> WeightsRequest:
+    if args.local is None:
+        args.local = _local_model_dir()
     cache = args.cache or (args.local if args.local is not None else None)
     if cache is None:
         raise ValueError("--cache is required unless --local names the weights")

@@ -5,6 +5,10 @@ so a Deployment's surge-first rolling update would wait forever for a GPU its ow
 StatefulSet replaces pods one at a time, old pod first, which frees the GPUs before the new pod needs them.
 It also gives stable pod names (`<workspace>-N`) behind `<workspace>-headless`, which multi-node serving
 needs anyway, so one code path serves both.
+
+Weights arrive before the engine starts: the `weights` init container (`kaito weights fetch --preset`) puts
+them in the weights volume, an emptyDir by default (fetched again by every new pod) or, with
+`KAITO_WEIGHTS_STORAGE_CLASS`, a PVC per pod from `volumeClaimTemplates` (kept across restarts and updates).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Final
 
 from kaito.api.constants import GPU_TAINT_EFFECT, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from kaito.api.runtime import RAY_PORT
+from kaito.api.weights import WEIGHTS_CONTAINER
 from kaito.api.workspace import Workspace
 from kaito.controllers.objects import thaw
 from kaito.reconcilers.names import (
@@ -41,6 +46,8 @@ from kaito.reconcilers.settings import WorkspaceSettings
 TORCHRUN_PORT: Final = 29500
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
 CONTAINER_NAME: Final = "inference"
+WEIGHTS_VOLUME: Final = "weights"
+TERMINATION_LOG: Final = "/dev/termination-log"
 POD_INDEX_LABEL: Final = "apps.kubernetes.io/pod-index"
 PROBE_PERIOD_S: Final = 10
 
@@ -56,6 +63,8 @@ class WorkloadShape:
     multi_node: bool
     byo_nodes: tuple[str, ...]
     startup_budget_s: int
+    # Size of a per-pod weights PVC (with a weights storage class): the plan's disk.
+    weights_disk_gib: int = 0
 
 
 def gpu_tolerations() -> list[JSON]:
@@ -154,22 +163,63 @@ def _probes(shape: WorkloadShape, workspace: Workspace) -> JSON:
     }
 
 
+def _model_access_secret(workspace: Workspace) -> str | None:
+    preset = workspace.inference.preset if workspace.inference else None
+    options = preset.preset_options if preset else None
+    return options.model_access_secret if options is not None and options.model_access_secret else None
+
+
+def _token_env(workspace: Workspace) -> list[JSON]:
+    """HF_TOKEN from presetOptions.modelAccessSecret, and the Secret's name for failure messages."""
+    secret = _model_access_secret(workspace)
+    if secret is None:
+        return []
+    return [
+        {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "HF_TOKEN"}}},
+        {"name": "KAITO_MODEL_ACCESS_SECRET", "value": secret},
+    ]
+
+
 def _env(workspace: Workspace) -> list[JSON]:
     env: list[JSON] = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "HF_HOME", "value": WEIGHTS_DIR},
     ]
-    preset = workspace.inference.preset if workspace.inference else None
-    options = preset.preset_options if preset else None
-    if options is not None and options.model_access_secret:
-        env.append(
-            {
-                "name": "HF_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": options.model_access_secret, "key": "HF_TOKEN"}},
-            }
-        )
-    return env
+    return env + _token_env(workspace)
+
+
+def weights_init_container(workspace: Workspace, settings: WorkspaceSettings) -> JSON:
+    """`kaito weights fetch` of the preset into the weights volume, before the engine starts.
+
+    It leaves the model in `kaito.api.weights.hub_model_dir(repo, revision)`, the RuntimeConfig's model path.
+    A failure exits non-zero with `<Reason>: <text>` in its termination message, which the status shows.
+    """
+    assert workspace.inference is not None
+    assert workspace.inference.preset is not None
+    command = ["kaito", "weights", "fetch", "--preset", workspace.inference.preset.name]
+    command += ["--cache", WEIGHTS_DIR, "--termination-log", TERMINATION_LOG]
+    return {
+        "name": WEIGHTS_CONTAINER,
+        "image": settings.inference_image,
+        "command": command,
+        "env": [{"name": "HF_HOME", "value": WEIGHTS_DIR}, *_token_env(workspace)],
+        "volumeMounts": [{"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_DIR}],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def weights_claim_template(storage_class: str, disk_gib: int) -> JSON:
+    """The per-pod PVC the weights volume comes from when a weights storage class is configured."""
+    return {
+        "metadata": {"name": WEIGHTS_VOLUME},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": f"{max(disk_gib, 1)}Gi"}},
+        },
+    }
 
 
 def preset_pod_template(
@@ -183,15 +233,16 @@ def preset_pod_template(
         {"name": "adapters-desired", "mountPath": ADAPTERS_DIR, "readOnly": True},
         {"name": "adapters", "mountPath": ADAPTER_FILES_DIR},
         {"name": "dshm", "mountPath": "/dev/shm"},
-        {"name": "weights", "mountPath": WEIGHTS_DIR},
+        {"name": WEIGHTS_VOLUME, "mountPath": WEIGHTS_DIR},
     ]
     volumes: list[JSON] = [
         {"name": "runtime-config", "configMap": {"name": runtime_configmap_name(workspace)}},
         {"name": "adapters-desired", "configMap": {"name": adapters_configmap_name(workspace)}},
         {"name": "adapters", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory"}},
-        {"name": "weights", "emptyDir": {}},
     ]
+    if not settings.weights_storage_class:  # else the StatefulSet's volumeClaimTemplates provide it
+        volumes.append({"name": WEIGHTS_VOLUME, "emptyDir": {}})
     # A volume cannot be attached to a running pod, so volume adapters are part of the template.
     for index, adapter in enumerate(workspace.inference.adapters if workspace.inference else []):
         if adapter.source.volume_source is not None:
@@ -222,6 +273,7 @@ def preset_pod_template(
     if preset is not None and preset.preset_options is not None:
         pull_secrets += preset.preset_options.image_pull_secrets
     spec: JSON = {
+        "initContainers": [weights_init_container(workspace, settings)],
         "containers": [container],
         "volumes": volumes,
         "tolerations": gpu_tolerations(),
@@ -252,9 +304,14 @@ def custom_pod_template(workspace: Workspace, shape: WorkloadShape) -> JSON:
     return template
 
 
-def statefulset(workspace: Workspace, shape: WorkloadShape, template: JSON) -> JSON:
-    """The StatefulSet: `pods` replicas; multi-node groups start in parallel (pod 0 leads)."""
-    return {
+def statefulset(
+    workspace: Workspace, shape: WorkloadShape, template: JSON, weights_storage_class: str | None = None
+) -> JSON:
+    """The StatefulSet: `pods` replicas; multi-node groups start in parallel (pod 0 leads).
+
+    With `weights_storage_class` each pod gets a `weights` PVC of `shape.weights_disk_gib`.
+    """
+    workload: JSON = {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {
@@ -271,3 +328,7 @@ def statefulset(workspace: Workspace, shape: WorkloadShape, template: JSON) -> J
             "updateStrategy": {"type": "RollingUpdate"},
         },
     }
+    if weights_storage_class:
+        claim = weights_claim_template(weights_storage_class, shape.weights_disk_gib)
+        workload["spec"]["volumeClaimTemplates"] = [claim]
+    return workload

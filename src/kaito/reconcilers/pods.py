@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from kaito.api.weights import WEIGHTS_CONTAINER, WEIGHTS_FAILURE_REASONS
+
 # Waiting reasons worth surfacing as they are (everything else counts as "starting").
 _WAITING_PROBLEMS: Final = frozenset(
     {
@@ -42,10 +44,50 @@ def _is_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def _weights_failure(container: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, text) from a failed init container's `<Reason>: <text>` termination message, now or last run.
+
+    A container in CrashLoopBackOff keeps its last failure in lastState, so the reason survives restarts.
+    """
+    state = container.get("state") or {}
+    for terminated in (state.get("terminated"), (container.get("lastState") or {}).get("terminated")):
+        if not terminated or terminated.get("exitCode", 0) == 0:
+            continue
+        message = str(terminated.get("message") or "").strip()
+        reason, sep, text = message.partition(":")
+        if sep and reason in WEIGHTS_FAILURE_REASONS:
+            return reason, text.strip()
+        return None
+    return None
+
+
+def _init_problem(name: str, container: Mapping[str, Any]) -> PodProblem | None:
+    """A weights failure named by its reason, or `DownloadingWeights` while the fetch runs."""
+    failure = _weights_failure(container)
+    if failure is not None:
+        reason, text = failure
+        return PodProblem(name, reason, f"init container {container.get('name')}: {text}")
+    state = container.get("state") or {}
+    if container.get("name") == WEIGHTS_CONTAINER and state.get("running") is not None:
+        # The reconciler cannot read the pod's progress file; the init container's log has the details.
+        return PodProblem(
+            name,
+            "DownloadingWeights",
+            f"init container {WEIGHTS_CONTAINER} is downloading the model weights "
+            f"(progress: kubectl logs {name} -c {WEIGHTS_CONTAINER})",
+        )
+    return None
+
+
 def pod_problem(pod: Mapping[str, Any]) -> PodProblem | None:
-    """The most telling reason a pod is not serving: image pulls, crashes, OOM, or not scheduled."""
+    """The most telling reason a pod is not serving: weight downloads and their failures, image pulls,
+    crashes, OOM, or not scheduled."""
     name = str((pod.get("metadata") or {}).get("name", ""))
     status = pod.get("status") or {}
+    for init in status.get("initContainerStatuses") or []:
+        problem = _init_problem(name, init)
+        if problem is not None:
+            return problem
     statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
     for container in statuses:
         waiting = (container.get("state") or {}).get("waiting") or {}

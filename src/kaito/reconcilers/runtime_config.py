@@ -21,6 +21,7 @@ from kaito.api.runtime import (
     AdapterSettings,
     RuntimeConfig,
 )
+from kaito.api.weights import WEIGHTS_CACHE_DIR, hub_model_dir
 from kaito.api.workspace import Workspace
 from kaito.presets import ModelPreset, Plan
 from kaito.presets.runtime_config import runtime_config as build_runtime_config
@@ -33,7 +34,7 @@ ADAPTERS_KEY: Final = DEFAULT_ADAPTERS_FILE.name
 ADAPTERS_DIR: Final = str(DEFAULT_ADAPTERS_FILE.parent)
 ADAPTER_FILES_DIR: Final = str(DEFAULT_ADAPTERS_DIR)
 ADAPTER_VOLUMES_DIR: Final = "/mnt/adapter-volumes"
-WEIGHTS_DIR: Final = "/workspace/weights"
+WEIGHTS_DIR: Final = WEIGHTS_CACHE_DIR
 SERVING_PORT: Final = DEFAULT_PORT
 # Engine arguments the planner owns: overriding them would break the sizing it verified.
 PLANNER_OWNED: Final = frozenset({"tensor_parallel_size", "pipeline_parallel_size"})
@@ -92,11 +93,15 @@ def runtime_config(
     multi_node: bool,
     user: UserInferenceConfig | None = None,
 ) -> RuntimeConfig:
-    """The RuntimeConfig of this Workspace's inference pods; the model is fetched from the hub by its repo."""
+    """The RuntimeConfig of this Workspace's inference pods.
+
+    The model path is the directory the pod's `weights` init container (`kaito weights fetch --preset`)
+    leaves the preset's weights in, so `kaito serve` only loads them.
+    """
     return build_runtime_config(
         preset,
         plan,
-        model_path=preset.hf_repo,
+        model_path=hub_model_dir(preset.hf_repo, preset.revision, WEIGHTS_DIR),
         workspace=workspace.metadata.name,
         namespace=workspace.metadata.namespace or "default",
         # Fixed per preset, not per adapter list: adding the first adapter must not restart the pods.

@@ -21,6 +21,10 @@ class WorkspaceSettings(BaseSettings):
     | template_disk_gib | `KAITO_TEMPLATE_DISK_GIB` | 100 (node disk for custom pod templates) |
     | config_recheck_s | `KAITO_CONFIG_RECHECK_S` | 60 (missing/invalid inference.config) |
     | workspace_workers | `KAITO_WORKSPACE_WORKERS` | 16 (concurrent reconciles; mostly API waits) |
+    | weights_storage_class | `KAITO_WEIGHTS_STORAGE_CLASS` | unset (see below) |
+
+    Weights volume: unset, an emptyDir (every new inference pod fetches the weights again); set, a PVC per
+    inference pod of this storage class, sized to the plan's disk, which keeps the weights across restarts.
     """
 
     model_config = SettingsConfigDict(env_prefix="KAITO_", extra="ignore", populate_by_name=True)
@@ -32,9 +36,10 @@ class WorkspaceSettings(BaseSettings):
     node_class_kind: str = "AKSNodeClass"
     node_class_name: str = "default"
     template_disk_gib: int = Field(default=100, ge=1)
+    weights_storage_class: str | None = Field(default=None, min_length=1)
     workspace_workers: int = Field(default=16, ge=1, le=256)
-    # Seconds of startup budget per GiB of weights (download + load), on top of a fixed base.
     # How often a Workspace whose inference.config ConfigMap is missing or invalid looks at it again.
     config_recheck_s: float = Field(default=60.0, gt=0)
+    # Seconds of startup budget per GiB of weights (loading from the cache volume), on top of a fixed base.
     startup_base_s: int = Field(default=600, ge=30)
     startup_s_per_weight_gib: int = Field(default=30, ge=0)

@@ -44,7 +44,11 @@ EventSink = Callable[[Obj, str, str, str], None]
 
 
 def startup_budget_s(settings: WorkspaceSettings, weights_gib: float) -> int:
-    """Seconds the engine may take to download and load its weights before the startup probe gives up."""
+    """Seconds the engine may take to load its weights before the startup probe gives up.
+
+    The `weights` init container downloads them first and is not probed, so the budget covers only reading
+    the weights from the cache volume into GPU memory and compiling: a fixed base plus a per-GiB share.
+    """
     return settings.startup_base_s + math.ceil(weights_gib * settings.startup_s_per_weight_gib)
 
 
@@ -100,9 +104,12 @@ class Children:
             multi_node=multi,
             byo_nodes=tuple(placement.byo),
             startup_budget_s=startup_budget_s(self.settings, preset.weights_gib if preset else 0.0),
+            weights_disk_gib=sizing.disk_gib,
         )
         writes = []
+        storage_class: str | None = None  # only preset pods have a weights volume
         if preset is not None and sizing.plan is not None:
+            storage_class = self.settings.weights_storage_class
             runtime = dump_config(runtime_config(workspace, preset, sizing.plan, multi_node=multi, user=user))
             runtime_cm = configmap(workspace, runtime_configmap_name(workspace), RUNTIME_CONFIG_KEY, runtime)
             # Adapter-only edits change only this ConfigMap: the pods hot-load them, nothing restarts.
@@ -119,7 +126,7 @@ class Children:
             self._ensure(self.services, service, owner)
             for service in build.services(workspace, multi_node=multi)
         ]
-        workload = build.statefulset(workspace, shape, template)
+        workload = build.statefulset(workspace, shape, template, storage_class)
         writes.append(self._ensure(self.statefulsets, workload, owner, event=True))
         # Independent objects: written concurrently (the kubelet waits for the ConfigMaps if it must).
         await asyncio.gather(*writes)

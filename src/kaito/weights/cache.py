@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
-import re
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from kaito.api.weights import model_dir as model_dir  # the path rule, shared with the reconciler
 from kaito.weights.errors import InsufficientDisk, gib
 from kaito.weights.manifest import WeightFile
 
 FreeSpaceProbe = Callable[[Path], int]
 PARTIAL_SUFFIX = ".partial"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def free_space(path: Path) -> int:
@@ -24,12 +23,6 @@ def free_space(path: Path) -> int:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     return shutil.disk_usage(probe).free
-
-
-def model_dir(cache_dir: Path, kind: str, location: str, revision: str) -> Path:
-    """The directory one model at one revision is cached in, e.g. `hub/microsoft--phi-4/main`."""
-    name = _UNSAFE.sub("-", location.replace("/", "--")).strip("-.") or "model"
-    return cache_dir / kind / name / (_UNSAFE.sub("-", revision).strip("-.") or "default")
 
 
 def safe_target(root: Path, relative: str) -> Path:

@@ -48,11 +48,13 @@ class CELRuleError(Exception):
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """One compiled CEL expression and whether it refers to ``oldSelf`` (a transition rule)."""
+    """One compiled CEL expression, whether it refers to ``oldSelf`` (a transition rule), and the top-level
+    fields of ``self``/``oldSelf`` it reads (None: it reads the whole value)."""
 
     text: str
     program: Any
     uses_old_self: bool
+    fields_read: frozenset[str] | None = None
 
     def evaluate(self, activation: dict[str, Any]) -> Any:
         """The CEL result; raises CELRuleError on any evaluation problem."""
@@ -90,7 +92,25 @@ def compile_rule(text: str) -> CompiledRule:
     uses_old = any(
         getattr(token, "value", None) == "oldSelf" for token in ast.scan_values(lambda v: hasattr(v, "value"))
     )
-    return CompiledRule(text=text, program=program, uses_old_self=uses_old)
+    return CompiledRule(text=text, program=program, uses_old_self=uses_old, fields_read=_fields_read(text))
+
+
+_SELF_REFERENCE = re.compile(r"\b(?:self|oldSelf)\b(\.[A-Za-z_][A-Za-z0-9_]*\b(?!\s*\())?")
+
+
+def _fields_read(text: str) -> frozenset[str] | None:
+    """The property names a rule reaches through ``self.<name>``/``oldSelf.<name>``, or None when it uses
+    ``self`` or ``oldSelf`` as a whole (bare, indexed, or with a method call such as ``self.size()``). Read
+    from the text: a name inside a string literal only widens the
+    set, and a bare ``self`` inside one only falls back to the whole value, so the answer is always safe."""
+    fields: set[str] = set()
+    for match in _SELF_REFERENCE.finditer(text):
+        member = match.group(1)
+        # Escaped names (`__dash__`, `__in__`...) stand for other JSON keys: read the whole value then.
+        if member is None or "__" in member:
+            return None
+        fields.add(member[1:])
+    return frozenset(fields)
 
 
 def to_cel(value: Any, schema: Schema | None, *, root: bool = False) -> Any:

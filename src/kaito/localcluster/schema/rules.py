@@ -9,7 +9,7 @@ from typing import Any
 
 from celpy import celtypes
 
-from kaito.localcluster.schema.cel import CELRuleError, cel_type_name, compile_rule, to_cel
+from kaito.localcluster.schema.cel import CELRuleError, CompiledRule, cel_type_name, compile_rule, to_cel
 from kaito.localcluster.schema.errors import FieldError
 from kaito.localcluster.schema.fieldpath import FieldPath
 from kaito.localcluster.schema.jsonvalue import ABSENT
@@ -40,7 +40,6 @@ def run_rules(
     self_value: Any = None
     old_value: Any = None
     converted = False
-    unchanged_key = ""
     for rule in schema.get("x-kubernetes-validations") or ():
         text = rule.get("rule", "")
         try:
@@ -54,14 +53,11 @@ def run_rules(
             not compiled.uses_old_self or text.replace(" ", "") in _TRIVIALLY_TRUE_WHEN_EQUAL
         ):
             continue
-        if transition_only:
-            # On an unchanged value a transition rule's outcome depends on the value alone: remember passes.
-            unchanged_key = unchanged_key or (
-                f"{id(schema)}:{root}:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
-            )
-            if (text, unchanged_key) in _PASSED_UNCHANGED:
-                _PASSED_UNCHANGED.move_to_end((text, unchanged_key))
-                continue
+        # A rule is a pure function of what it reads: a pass on the same inputs is a pass again.
+        memo_key = _memo_key(compiled, schema, root, value, old)
+        if _PASSED.get(memo_key) is schema:
+            _PASSED.move_to_end(memo_key)
+            continue
         if not converted:
             try:
                 self_value = to_cel(value, schema, root=root)
@@ -78,11 +74,26 @@ def run_rules(
         error = _check_rule(compiled.text, activation, rule, path, type_name)
         if error is not None:
             errors.append(error)
-        elif transition_only:
-            _PASSED_UNCHANGED[(text, unchanged_key)] = None
-            if len(_PASSED_UNCHANGED) > _PASSED_UNCHANGED_LIMIT:
-                _PASSED_UNCHANGED.popitem(last=False)
+        else:
+            _PASSED[memo_key] = schema
+            if len(_PASSED) > _PASSED_LIMIT:
+                _PASSED.popitem(last=False)
     return errors
+
+
+def _memo_key(compiled: CompiledRule, schema: Schema, root: bool, value: Any, old: Any) -> tuple[Any, ...]:
+    """The rule, its schema node and the canonical JSON of the parts of ``self``/``oldSelf`` it reads."""
+    inputs = [_projection(value, compiled.fields_read)]
+    if compiled.uses_old_self:
+        inputs.append(None if old is ABSENT else _projection(old, compiled.fields_read))
+    return (compiled.text, id(schema), root, json.dumps(inputs, sort_keys=True, separators=(",", ":")))
+
+
+def _projection(value: Any, fields: frozenset[str] | None) -> Any:
+    if fields is None or not isinstance(value, dict):
+        return value
+    # Absent fields are marked apart from present ones so `has()` answers the same on a memo hit.
+    return {name: [value[name]] if name in value else [] for name in sorted(fields)}
 
 
 def has_transition_rules(schema: Schema) -> bool:
@@ -109,9 +120,10 @@ def _uses_old_self(rule: Any) -> bool:
 
 
 _TRANSITION_CACHE: dict[int, tuple[Schema, bool]] = {}
-# (rule, canonical JSON of an unchanged value) for transition rules that passed, most recent last.
-_PASSED_UNCHANGED: OrderedDict[tuple[str, str], None] = OrderedDict()
-_PASSED_UNCHANGED_LIMIT = 8192
+# Rule evaluations that passed, by memo key (see _memo_key), most recent last. The value is the schema node
+# itself: a hit must be the same node, not a new one that happens to reuse a freed node's id.
+_PASSED: OrderedDict[tuple[Any, ...], Schema] = OrderedDict()
+_PASSED_LIMIT = 16384
 # Immutability rules that cannot fail when the value is unchanged (transition_only runs only then).
 _TRIVIALLY_TRUE_WHEN_EQUAL = frozenset({"self==oldSelf", "oldSelf==self"})
 

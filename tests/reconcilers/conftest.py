@@ -3,7 +3,8 @@
 The operator under test is what `kaito operator --controllers=workspace,provisioner` runs: the Workspace
 controller plus the provisioner with its local provider, whose NodeClaims become simulated GPU Nodes on
 which the built-in kubelet runs (simulated) pods. Images: `registry.invalid/*` cannot be pulled;
-`local/tune-ok` / `local/tune-fail` run a stand-in `kaito` that exits 0 / 1; anything else is simulated.
+`local/tune-ok` / `local/tune-fail` run a stand-in `kaito` that exits 0 / 1; `local/weights-slow` /
+`local/weights-denied` one that sleeps / exits 21 (a weights fetch); anything else is simulated.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from kaito.reconcilers.names import NODECLAIMS, WORKSPACES
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 UNPULLABLE = "registry.invalid/kaito-serve:0.1.0"
+SLOW_FETCH = "local/weights-slow"
+DENIED_FETCH = "local/weights-denied"
 
 
-def _stand_in(directory: Path, name: str, code: int) -> str:
+def _stand_in(directory: Path, name: str, code: int, sleep_s: int = 0) -> str:
     script = directory / name
-    script.write_text(f"#!/bin/sh\nexit {code}\n")
+    script.write_text(f"#!/bin/sh\n{f'exec sleep {sleep_s}' if sleep_s else f'exit {code}'}\n")
     script.chmod(0o755)
     return str(script)
 
@@ -51,6 +54,12 @@ def builtins_config(data_dir: Path) -> BuiltinsConfig:
         image_commands={
             "local/tune-ok": ImageRuntime(executables={"kaito": _stand_in(data_dir, "kaito-ok", 0)}),
             "local/tune-fail": ImageRuntime(executables={"kaito": _stand_in(data_dir, "kaito-fail", 1)}),
+            # A weights fetch that takes a while (the init container stays running).
+            SLOW_FETCH: ImageRuntime(
+                executables={"kaito": _stand_in(data_dir, "kaito-slow", 0, sleep_s=120)}
+            ),
+            # A weights fetch that fails with ModelAccessDenied's exit code.
+            DENIED_FETCH: ImageRuntime(executables={"kaito": _stand_in(data_dir, "kaito-denied", 21)}),
         },
         unpullable_images=["registry.invalid/*"],
         simulated_ready_delay_s=0.05,

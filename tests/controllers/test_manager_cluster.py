@@ -109,8 +109,11 @@ async def test_two_managers_one_leader_and_failover_after_release(
     kube: KubeClient, kubeconfig: Path, namespace: str
 ) -> None:
     first, second = Recorded(namespace), Recorded(namespace)
-    a = Manager(settings_for(kubeconfig, namespace, "replica-a"), [first])
-    b = Manager(settings_for(kubeconfig, namespace, "replica-b"), [second])
+    # A lease long next to the retry period, so a handover by release (one retry) and one by expiry stay
+    # far apart even on a loaded machine.
+    timing = {"lease_duration": 10.0, "renew_deadline": 7.0}
+    a = Manager(settings_for(kubeconfig, namespace, "replica-a", **timing), [first])
+    b = Manager(settings_for(kubeconfig, namespace, "replica-b", **timing), [second])
     stop_a, stop_b = asyncio.Event(), asyncio.Event()
     run_a = asyncio.create_task(a.run(stop_a))
     await asyncio.wait_for(a.leading.wait(), 20)
@@ -118,7 +121,7 @@ async def test_two_managers_one_leader_and_failover_after_release(
     await wait_until(lambda: b.ready, 20)
     await kube.create(CONFIGMAPS, {"metadata": {"name": "seen-by-leader"}}, namespace)
     await wait_until(lambda: "seen-by-leader" in first.finished, 10)
-    await asyncio.sleep(FAST["lease_duration"])  # long enough that a wrong follower would have taken over
+    await asyncio.sleep(FAST["lease_duration"])  # a follower that ignored the live lease would have moved
     assert not b.leading.is_set()
     assert second.started == []
     assert await lease_holder(kube, namespace) == "replica-a"
@@ -126,7 +129,7 @@ async def test_two_managers_one_leader_and_failover_after_release(
     assert await asyncio.wait_for(run_a, 20) == 0
     handover = time.monotonic()
     await asyncio.wait_for(b.leading.wait(), 10)
-    assert time.monotonic() - handover < FAST["lease_duration"]  # released, so no need to wait for expiry
+    assert time.monotonic() - handover < timing["lease_duration"]  # released: no wait for expiry
     await wait_until(lambda: "seen-by-leader" in second.finished, 10)  # the new leader reconciles everything
     stop_b.set()
     assert await asyncio.wait_for(run_b, 20) == 0

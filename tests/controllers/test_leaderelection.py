@@ -132,6 +132,32 @@ async def test_release_hands_over_at_the_next_retry() -> None:
     await b.kill()
 
 
+async def test_release_after_an_unseen_renew_rereads_the_lease() -> None:
+    """A renew cancelled after it reached the server leaves our copy stale; release must still land."""
+    clock, server = FakeClock(), FakeLeaseServer()
+    a = Replica("a", server, clock)
+    await step(clock, 0.1, [a])
+    await a.kill()
+    assert server.lease is not None
+    server.version += 1  # the renew that landed without its answer reaching us
+    server.lease["metadata"]["resourceVersion"] = str(server.version)
+    assert await a.elector.release()
+    assert server.lease["spec"]["holderIdentity"] == ""
+
+
+async def test_release_leaves_a_lease_someone_else_now_holds() -> None:
+    clock, server = FakeClock(), FakeLeaseServer()
+    a = Replica("a", server, clock)
+    await step(clock, 0.1, [a])
+    await a.kill()
+    assert server.lease is not None
+    server.version += 1
+    server.lease["metadata"]["resourceVersion"] = str(server.version)
+    server.lease["spec"]["holderIdentity"] = "b"
+    assert not await a.elector.release()
+    assert server.lease["spec"]["holderIdentity"] == "b"
+
+
 async def test_lease_request_failures_are_retried_not_fatal() -> None:
     clock, server = FakeClock(), FakeLeaseServer()
     a = Replica("a", server, clock)

@@ -208,17 +208,37 @@ class LeaderElector:
         self._gauge.set(0)
 
     async def release(self) -> bool:
-        """Give the lease up for a fast handover: empty holder and a 1 s duration. True if released."""
+        """Give the lease up for a fast handover: empty holder and a 1 s duration. True if released.
+
+        A renew cancelled mid-flight may have landed without us seeing its answer, leaving our copy stale: on
+        a conflict, read the lease again and release it only if we still hold it."""
         if not self.is_leader or self._lease is None:
             return False
         self._stepped_down()
-        spec = dict(self._lease.get("spec") or {})
-        now_text = _micro_time(self._clock.wall())
-        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=now_text, acquireTime=now_text)
-        try:
-            self._lease = await self.lock.update({**self._lease, "spec": spec})
-        except (ApiError, OSError, TimeoutError) as error:
-            self._log.warning("could not release lease", error=str(error))
-            return False
-        self._log.info("released lease")
-        return True
+        lease: JSON | None = self._lease
+        for _ in range(_RELEASE_ATTEMPTS):
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                self._log.info("lease no longer ours; nothing to release")
+                return False
+            spec = dict(lease.get("spec") or {})
+            now_text = _micro_time(self._clock.wall())
+            spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=now_text, acquireTime=now_text)
+            try:
+                self._lease = await self.lock.update({**lease, "spec": spec})
+            except ConflictError:
+                try:
+                    lease = await self.lock.get()
+                except (ApiError, OSError, TimeoutError) as error:
+                    self._log.warning("could not release lease", error=str(error))
+                    return False
+                continue
+            except (ApiError, OSError, TimeoutError) as error:
+                self._log.warning("could not release lease", error=str(error))
+                return False
+            self._log.info("released lease")
+            return True
+        self._log.warning("could not release lease", error="kept conflicting")
+        return False
+
+
+_RELEASE_ATTEMPTS = 3

@@ -11,6 +11,7 @@ import yaml
 from kaito.api import Workspace
 from kaito.api.adapters import DesiredAdapters
 from kaito.api.runtime import dump_config, parse_config
+from kaito.api.tuning_job import JobConfig
 from kaito.presets import PlanError, get_preset, list_presets, plan_workspace
 from kaito.reconcilers.inference import services
 from kaito.reconcilers.names import nodeclaim_name
@@ -24,7 +25,6 @@ from kaito.reconcilers.runtime_config import (
     to_yaml,
 )
 from kaito.reconcilers.tuning import tuning_config
-from kaito.tuning.config import JobConfig
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 
@@ -152,8 +152,9 @@ def test_tuning_config_is_what_kaito_tune_reads() -> None:
         }
     )
     plan = plan_workspace(workspace)
+    document = tuning_config(workspace, get_preset("phi-3-mini-4k-instruct"), plan)
     config = JobConfig.model_validate(
-        yaml.safe_load(to_yaml(tuning_config(workspace, get_preset("phi-3-mini-4k-instruct"), plan)))
+        yaml.safe_load(to_yaml(document.model_dump(mode="json", by_alias=True)))
     )
     assert (config.method, config.output_image, str(config.data_dir)) == ("qlora", "r.io/out:1", "/mnt/data")
     assert config.model.path == "microsoft/Phi-3-mini-4k-instruct"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kaito.api.tuning_job import JobConfig
 from kaito.tuning.config import (
-    JobConfig,
     TuningConfigError,
     build_parameters,
     read_job_config,

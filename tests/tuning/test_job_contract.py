@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kaito.api.tuning_job import JobConfig
 from kaito.api.workspace import Workspace
 from kaito.cli.main import build_parser, main
 from kaito.oci.auth import Keychain
@@ -21,7 +22,6 @@ from kaito.oci.reference import parse_reference
 from kaito.presets import get_preset, get_sku, plan_tuning
 from kaito.reconcilers.settings import WorkspaceSettings
 from kaito.reconcilers.tuning import CONFIG_KEY, tuning_config, tuning_job
-from kaito.tuning.config import JobConfig
 from serving.registry import RunningRegistry
 
 from .data_files import write_csv_instructions, write_docker_secret
@@ -47,7 +47,8 @@ def _job(workspace: Workspace) -> tuple[dict[str, Any], dict[str, Any]]:
     # The reconciler (another room, still moving) may take the nodes to place on; none pinned here.
     extra = {name: () for name in inspect.signature(tuning_job).parameters if name not in _KNOWN_PARAMETERS}
     job = tuning_job(workspace=workspace, plan=plan, settings=WorkspaceSettings(), **extra)
-    return job, tuning_config(workspace, preset, plan)
+    # The document as the ConfigMap carries it.
+    return job, tuning_config(workspace, preset, plan).model_dump(mode="json", by_alias=True)
 
 
 def test_every_container_command_is_a_kaito_tune_invocation() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from kaito.api.tuning_job import TUNING_DATA_DIR, TUNING_OUTPUT_DIR, JobConfig, ModelRef
 from kaito.api.workspace import Workspace
 from kaito.controllers.objects import thaw
 from kaito.presets import ModelPreset, Plan
@@ -25,8 +26,8 @@ from kaito.reconcilers.names import tuning_job_name, workspace_labels
 from kaito.reconcilers.nodes import GPU_RESOURCE
 from kaito.reconcilers.settings import WorkspaceSettings
 
-DATA_DIR: Final = "/mnt/data"
-OUTPUT_DIR: Final = "/mnt/output"
+DATA_DIR: Final = str(TUNING_DATA_DIR)
+OUTPUT_DIR: Final = str(TUNING_OUTPUT_DIR)
 CONFIG_DIR: Final = "/etc/kaito/tuning"
 CONFIG_KEY: Final = "config.yaml"
 USER_CONFIG_DIR: Final = "/etc/kaito/tuning-user"
@@ -41,19 +42,16 @@ def tuning_configmap_name(workspace: Workspace) -> str:
     return f"{workspace.metadata.name}-tuning"
 
 
-def tuning_config(workspace: Workspace, preset: ModelPreset, plan: Plan) -> JSON:
+def tuning_config(workspace: Workspace, preset: ModelPreset, plan: Plan) -> JobConfig:
     """What `kaito tune` reads: the model, the method and the sizing the planner chose."""
     assert workspace.tuning is not None
-    output = workspace.tuning.output
-    return {
-        "model": {"name": preset.name, "path": preset.hf_repo, "revision": preset.revision},
-        "method": workspace.tuning.method.value,
-        "dtype": plan.dtype,
-        "gpus": plan.gpus_in_use_per_node,
-        "dataDir": DATA_DIR,
-        "outputDir": OUTPUT_DIR,
-        "outputImage": output.image,
-    }
+    return JobConfig(
+        model=ModelRef(name=preset.name, path=preset.hf_repo, revision=preset.revision),
+        method=workspace.tuning.method.value,
+        dtype=plan.dtype,
+        gpus=plan.gpus_in_use_per_node,
+        output_image=workspace.tuning.output.image,
+    )
 
 
 def _secret_volume(name: str, secret: str) -> JSON:

@@ -154,7 +154,7 @@ class Children:
         assert workspace.tuning is not None
         assert sizing.plan is not None
         preset = get_preset(workspace.tuning.preset.name)
-        config = to_yaml(tuning_config(workspace, preset, sizing.plan))
+        config = to_yaml(tuning_config(workspace, preset, sizing.plan).model_dump(mode="json", by_alias=True))
         await self._ensure(
             self.configmaps, configmap(workspace, tuning_configmap_name(workspace), CONFIG_KEY, config), owner
         )

@@ -11,41 +11,16 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
 
+from kaito.api.tuning_job import DtypeName, JobConfig
 from kaito.tuning.lora_targets import default_target_modules
 from kaito.validation.configmaps import ConfigMapProblem, parse_tuning_config
 
 TUNING_CONFIG_KEY = "training_config.yaml"
-DtypeName = Literal["bfloat16", "float16", "float32"]
 
 
 class TuningConfigError(ValueError):
     """The tuning configuration cannot be used; the message names the file, section and field."""
-
-
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class ModelRef(_Camel):
-    """The base model: the preset name, and a local directory or Hugging Face repository to load."""
-
-    name: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-    revision: str = "main"
-
-
-class JobConfig(_Camel):
-    """`config.yaml` the workspace reconciler projects into the tuning pod."""
-
-    model: ModelRef
-    method: Literal["lora", "qlora"] = "lora"
-    dtype: DtypeName = "bfloat16"
-    gpus: int = Field(default=1, ge=0)
-    data_dir: Path = Path("/mnt/data")
-    output_dir: Path = Path("/mnt/output")
-    output_image: str | None = None
 
 
 class _Section(BaseModel):

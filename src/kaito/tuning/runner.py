@@ -19,8 +19,8 @@ import structlog
 from prometheus_client import CollectorRegistry, start_http_server
 from pydantic import BaseModel, ValidationError
 
+from kaito.api.tuning_job import JobConfig
 from kaito.tuning.config import (
-    JobConfig,
     TuningParameters,
     build_parameters,
     read_job_config,

@@ -409,3 +409,38 @@ async def test_stopping_the_cluster_leaves_no_process(tmp_path: Path) -> None:
         await asyncio.to_thread(threaded.stop)
     assert not _alive(pid)
     assert not await asyncio.to_thread(_group_members, pid)
+
+
+async def test_termination_messages_from_the_file_or_the_log_tail(builtins_cluster: BuiltinsCluster) -> None:
+    cluster = builtins_cluster
+    ns = await cluster.namespace()
+    writes = {
+        "name": "writes",
+        "image": "local/python",
+        "args": ["-c", WRITE_MESSAGE, "/dev/termination-log"],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    silent = {
+        "name": "silent",
+        "image": "local/python",
+        "args": ["-c", "import sys; print('last words'); sys.exit(4)"],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    await cluster.core.create_namespaced_pod(ns, pod("messages", writes, silent, restartPolicy="Never"))
+
+    def both_done(got: Any) -> bool:
+        statuses = got.status.container_statuses or []
+        return len(statuses) == 2 and all(s.state.terminated is not None for s in statuses)
+
+    got = await cluster.eventually(
+        await _pod_when(cluster, ns, "messages", both_done), "both containers exit"
+    )
+    terminated = {s.name: s.state.terminated for s in got.status.container_statuses}
+    assert (terminated["writes"].exit_code, terminated["writes"].message) == (
+        21,
+        "ModelAccessDenied: no token",
+    )
+    assert (terminated["silent"].exit_code, terminated["silent"].message) == (4, "last words")
+
+
+WRITE_MESSAGE = "import sys; open(sys.argv[1], 'w').write('ModelAccessDenied: no token'); sys.exit(21)"

@@ -39,11 +39,13 @@ REPO = Path(__file__).resolve().parents[2]
 UNPULLABLE = "registry.invalid/kaito-serve:0.1.0"
 SLOW_FETCH = "local/weights-slow"
 DENIED_FETCH = "local/weights-denied"
+DENIED_MESSAGE = "ModelAccessDenied: the hub refused the token in Secret hf-token (key HF_TOKEN)"
 
 
-def _stand_in(directory: Path, name: str, code: int, sleep_s: int = 0) -> str:
+def _stand_in(directory: Path, name: str, code: int, sleep_s: int = 0, says: str = "") -> str:
     script = directory / name
-    script.write_text(f"#!/bin/sh\n{f'exec sleep {sleep_s}' if sleep_s else f'exit {code}'}\n")
+    last_words = f"echo '{says}'\n" if says else ""
+    script.write_text(f"#!/bin/sh\n{last_words}{f'exec sleep {sleep_s}' if sleep_s else f'exit {code}'}\n")
     script.chmod(0o755)
     return str(script)
 
@@ -58,8 +60,10 @@ def builtins_config(data_dir: Path) -> BuiltinsConfig:
             SLOW_FETCH: ImageRuntime(
                 executables={"kaito": _stand_in(data_dir, "kaito-slow", 0, sleep_s=120)}
             ),
-            # A weights fetch that fails with ModelAccessDenied's exit code.
-            DENIED_FETCH: ImageRuntime(executables={"kaito": _stand_in(data_dir, "kaito-denied", 21)}),
+            # A weights fetch that fails as the real one does: exit 21 and the reason as its last words.
+            DENIED_FETCH: ImageRuntime(
+                executables={"kaito": _stand_in(data_dir, "kaito-denied", 21, says=DENIED_MESSAGE)}
+            ),
         },
         unpullable_images=["registry.invalid/*"],
         simulated_ready_delay_s=0.05,

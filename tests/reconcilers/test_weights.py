@@ -246,7 +246,7 @@ async def test_a_running_fetch_shows_as_downloading_weights(cluster: Cluster) ->
 
 
 async def test_a_failing_fetch_is_never_a_silent_crash_loop(cluster: Cluster) -> None:
-    # The local runner keeps no termination messages, so only the exit shows: the init container by name.
-    found = await _inference_reason(cluster, DENIED_FETCH, {"CrashLoopBackOff"})
+    # The init container's message (its log tail, FallbackToLogsOnError) carries the reason to the Workspace.
+    found = await _inference_reason(cluster, DENIED_FETCH, {"ModelAccessDenied"})
     assert found["status"] == "False"
-    assert "weights" in found["message"]
+    assert "Secret hf-token" in found["message"]

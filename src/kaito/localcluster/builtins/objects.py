@@ -163,6 +163,8 @@ class Container(KubeModel):
     liveness_probe: Probe | None = None
     startup_probe: Probe | None = None
     volume_mounts: list[VolumeMount] = Field(default_factory=list)
+    termination_message_path: str = "/dev/termination-log"
+    termination_message_policy: str = "File"
 
 
 class KeyToPath(KubeModel):

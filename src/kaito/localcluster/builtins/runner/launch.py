@@ -8,6 +8,7 @@ container port is served on, and `PORT` the first port of this container; both u
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from kaito.localcluster.builtins.config import ImageRuntime
 from kaito.localcluster.builtins.names import POD_IP
 from kaito.localcluster.builtins.objects import Container, Pod
 from kaito.localcluster.builtins.runner.environment import ConfigError, SourceReader, container_env, expand
+from kaito.localcluster.builtins.runner.termination import fresh_message_file
 from kaito.localcluster.builtins.runner.volumes import PodLayout, mounts_for, rewrite_paths
 
 
@@ -28,6 +30,7 @@ class LaunchPlan:
     cwd: Path
     mounts: dict[str, str]
     runtime: ImageRuntime
+    termination_file: Path
 
     def pod_argv(self, parts: list[str]) -> list[str]:
         """An argv written in the pod spec (e.g. an exec probe), translated like the container's own."""
@@ -48,6 +51,10 @@ async def plan_launch(
 ) -> LaunchPlan:
     """Resolve everything the process needs; ConfigError when a referenced object or key is missing."""
     mounts = mounts_for([(m.name, m.mount_path, m.sub_path) for m in container.volume_mounts], volume_paths)
+    # The termination message file is mounted like a volume, so `/dev/termination-log` in args points at it.
+    termination_file = layout.container_dir(container.name) / "termination-log"
+    await asyncio.to_thread(fresh_message_file, termination_file)
+    mounts[container.termination_message_path] = os.fspath(termination_file)
     base = dict(os.environ) | runtime.env
     base |= {
         "HOSTNAME": pod.spec.hostname or pod.metadata.name,
@@ -75,4 +82,6 @@ async def plan_launch(
     argv[0] = runtime.executables.get(argv[0], argv[0])
     workdir = rewrite_paths(container.working_dir, mounts) if container.working_dir else ""
     cwd = Path(workdir) if workdir else layout.container_dir(container.name)
-    return LaunchPlan(argv=argv, env=env, cwd=cwd, mounts=mounts, runtime=runtime)
+    return LaunchPlan(
+        argv=argv, env=env, cwd=cwd, mounts=mounts, runtime=runtime, termination_file=termination_file
+    )

@@ -24,6 +24,7 @@ from kaito.localcluster.builtins.runner.environment import ConfigError, SourceRe
 from kaito.localcluster.builtins.runner.launch import plan_launch
 from kaito.localcluster.builtins.runner.probes import ProbeTarget, run_probe
 from kaito.localcluster.builtins.runner.records import ContainerRecord, now_stamp, pod_conditions, pod_phase
+from kaito.localcluster.builtins.runner.termination import read_message
 from kaito.localcluster.builtins.runner.volumes import PodLayout, materialize
 
 log = structlog.get_logger(__name__)
@@ -242,7 +243,10 @@ class PodWorker:
             process.signal_group(child, signal.SIGKILL)
             self.processes.pop(container.name, None)
         reason = self.kill_reasons.pop(container.name, None)
-        record.terminate(128 - exit_code if exit_code < 0 else exit_code, reason)
+        code = 128 - exit_code if exit_code < 0 else exit_code
+        policy = container.termination_message_policy
+        message = await asyncio.to_thread(read_message, plan.termination_file, policy, log_path, code)
+        record.terminate(code, reason, message)
         self.changed()
         return record.exit_code
 

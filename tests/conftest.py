@@ -27,6 +27,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
 from kaito.localcluster.cluster import ThreadedLocalCluster
+from serving.registry import MISSING_REASON, REGISTRY_BINARY, RunningRegistry, start_registry
 
 REPO = Path(__file__).resolve().parent.parent
 KUBECTL = REPO / ".venv" / "bin" / "kubectl"
@@ -123,3 +124,23 @@ def kubectl(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Kubec
         return result
 
     return run
+
+
+# A real OCI registry (Debian's docker-registry on 127.0.0.1), one plain and one with htpasswd auth, shared by
+# the serving, tuning and weights tests.
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    if REGISTRY_BINARY is None:
+        pytest.skip(MISSING_REASON)
+    running = start_registry(tmp_path_factory.mktemp("registry"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    if REGISTRY_BINARY is None:
+        pytest.skip(MISSING_REASON)
+    running = start_registry(tmp_path_factory.mktemp("auth-registry"), "alice", "s3cret-pw")
+    yield running
+    running.stop()

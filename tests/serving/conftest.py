@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from .registry import MISSING_REASON, REGISTRY_BINARY, RunningRegistry, free_port, start_registry
+from .registry import free_port
 from .serving_env import ServeProcess, TinyAssets
 
 VLLM_AVAILABLE = importlib.util.find_spec("vllm") is not None
@@ -46,24 +46,6 @@ def tiny_assets(tmp_path_factory: pytest.TempPathFactory) -> TinyAssets:
         adapter_b=build_tiny_adapter(model, root / "adapter-b", rank=8, seed=2),
         adapter_rank32=build_tiny_adapter(model, root / "adapter-r32", rank=32, seed=3),
     )
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if REGISTRY_BINARY is None:
-        pytest.skip(MISSING_REASON)
-    running = start_registry(tmp_path_factory.mktemp("registry"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if REGISTRY_BINARY is None:
-        pytest.skip(MISSING_REASON)
-    running = start_registry(tmp_path_factory.mktemp("auth-registry"), "alice", "s3cret-pw")
-    yield running
-    running.stop()
 
 
 def _log_tail(path: Path) -> str:

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from serving.registry import MISSING_REASON, REGISTRY_BINARY, RunningRegistry, start_registry
-
 TUNING_AVAILABLE = all(
     importlib.util.find_spec(name) is not None for name in ("torch", "transformers", "peft")
 )
@@ -47,21 +45,3 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kaito.serving.tinymodel import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def tuning_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if REGISTRY_BINARY is None:
-        pytest.skip(MISSING_REASON)
-    running = start_registry(tmp_path_factory.mktemp("registry"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="session")
-def tuning_auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if REGISTRY_BINARY is None:
-        pytest.skip(MISSING_REASON)
-    running = start_registry(tmp_path_factory.mktemp("auth-registry"), "tuner", "push-pw-1")
-    yield running
-    running.stop()

@@ -78,9 +78,9 @@ def test_every_container_command_is_a_kaito_tune_invocation() -> None:
 
 @pytest.mark.tuning
 def test_the_job_runs_fetch_train_push_with_its_mounts(
-    tmp_path: Path, tiny_model: Path, tuning_auth_registry: RunningRegistry
+    tmp_path: Path, tiny_model: Path, auth_registry: RunningRegistry
 ) -> None:
-    registry = tuning_auth_registry
+    registry = auth_registry
     data_image = f"{registry.host}/datasets/facts:1"
     output_image = f"{registry.host}/adapters/phi-tuned:0.0.1"
     workspace = _workspace(

@@ -30,11 +30,9 @@ def _fake_adapter(directory: Path) -> Path:
     return directory
 
 
-async def test_push_then_pull_round_trips_with_annotations(
-    tmp_path: Path, tuning_registry: RunningRegistry
-) -> None:
+async def test_push_then_pull_round_trips_with_annotations(tmp_path: Path, registry: RunningRegistry) -> None:
     adapter = _fake_adapter(tmp_path / "adapter")
-    ref = f"{tuning_registry.host}/adapters/phi-3-tuned:0.0.1"
+    ref = f"{registry.host}/adapters/phi-3-tuned:0.0.1"
     digest = await push_adapter_image(adapter, ref, None, "phi-3-mini-4k-instruct", "qlora")
     assert digest.startswith("sha256:")
     image = parse_reference(ref)
@@ -56,35 +54,35 @@ async def test_push_then_pull_round_trips_with_annotations(
 
 
 async def test_htpasswd_registry_needs_the_push_secret(
-    tmp_path: Path, tuning_auth_registry: RunningRegistry
+    tmp_path: Path, auth_registry: RunningRegistry
 ) -> None:
     adapter = _fake_adapter(tmp_path / "adapter")
-    ref = f"{tuning_auth_registry.host}/private/adapter:1"
+    ref = f"{auth_registry.host}/private/adapter:1"
     with pytest.raises(ImageTransferError, match="credentials"):
         await push_adapter_image(adapter, ref, tmp_path / "absent", "m", "lora")
-    wrong = write_docker_secret(tmp_path / "wrong", tuning_auth_registry.host, "tuner", "nope")
+    wrong = write_docker_secret(tmp_path / "wrong", auth_registry.host, auth_registry.username, "nope")
     with pytest.raises(ImageTransferError, match="refused"):
         await push_adapter_image(adapter, ref, wrong, "m", "lora")
     secret = write_docker_secret(
         tmp_path / "secret",
-        tuning_auth_registry.host,
-        tuning_auth_registry.username,
-        tuning_auth_registry.password,
+        auth_registry.host,
+        auth_registry.username,
+        auth_registry.password,
     )
     assert (await push_adapter_image(adapter, ref, secret, "m", "lora")).startswith("sha256:")
 
 
 def test_push_command_publishes_to_a_registry_or_a_directory(
-    tmp_path: Path, tuning_auth_registry: RunningRegistry
+    tmp_path: Path, auth_registry: RunningRegistry
 ) -> None:
     adapter = _fake_adapter(tmp_path / "adapter")
     secret = write_docker_secret(
         tmp_path / "secret",
-        tuning_auth_registry.host,
-        tuning_auth_registry.username,
-        tuning_auth_registry.password,
+        auth_registry.host,
+        auth_registry.username,
+        auth_registry.password,
     )
-    ref = f"{tuning_auth_registry.host}/cli/adapter:2"
+    ref = f"{auth_registry.host}/cli/adapter:2"
     args = ["tune", "push", "--adapter", str(adapter), "--image", ref, "--secret", str(secret)]
     assert main([*args, "--base-model", "falcon-7b"]) == 0
     assert main(["tune", "push", "--adapter", str(adapter), "--to-dir", str(tmp_path / "volume")]) == 0
@@ -96,9 +94,9 @@ def test_push_command_publishes_to_a_registry_or_a_directory(
 
 
 async def test_fetch_command_pulls_an_input_image_with_pull_secrets(
-    tmp_path: Path, tuning_auth_registry: RunningRegistry
+    tmp_path: Path, auth_registry: RunningRegistry
 ) -> None:
-    registry = tuning_auth_registry
+    registry = auth_registry
     data = tmp_path / "dataset"
     data.mkdir()
     write_csv_instructions(data)

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.tuning
 
 
 def test_tune_push_then_serve_the_adapter(
-    tmp_path: Path, tiny_model: Path, tuning_auth_registry: RunningRegistry, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, tiny_model: Path, auth_registry: RunningRegistry, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    registry = tuning_auth_registry
+    registry = auth_registry
     data = tmp_path / "mnt-data"
     data.mkdir()
     write_jsonl_chat(data)

@@ -90,13 +90,13 @@ def _greedy(base_url: str, model: str) -> str:
 
 
 def test_served_tuned_adapter(
-    tmp_path: Path, tiny_model: Path, tuning_registry: RunningRegistry, serve_root: tuple[str, Path]
+    tmp_path: Path, tiny_model: Path, registry: RunningRegistry, serve_root: tuple[str, Path]
 ) -> None:
     base_url, desired = serve_root
     data = tmp_path / "data"
     data.mkdir()
     write_jsonl_chat(data)
-    image = f"{tuning_registry.host}/adapters/served:0.0.1"
+    image = f"{registry.host}/adapters/served:0.0.1"
     run_tune(
         TuneOptions(
             config=write_job_config(tmp_path / "job.yaml", tiny_model, data, tmp_path / "out"),

@@ -21,6 +21,8 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
+from kaito.localcluster.schema.jsonvalue import json_type
+
 Schema = dict[str, Any]
 
 _RESERVED = frozenset(
@@ -174,17 +176,11 @@ def cel_type_name(schema: Schema, value: Any) -> str:
     declared = schema.get("type")
     if isinstance(declared, str) and declared:
         return declared
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string"
+    found = json_type(value)
+    return found if found in _JSON_TYPE_WORDS else "string"
+
+
+_JSON_TYPE_WORDS = frozenset({"object", "array", "boolean", "integer", "number", "string"})
 
 
 # ---- Kubernetes CEL extension functions -------------------------------------------------------------

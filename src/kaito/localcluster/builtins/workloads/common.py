@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from kaito.localcluster.builtins.client import KubeClient, Resource
+from kaito.localcluster.builtins.client import PODS, KubeClient, Resource, is_status
 from kaito.localcluster.builtins.informer import Informer, Obj, object_key
 
 _SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -176,3 +176,19 @@ def is_pod_available(pod: Obj, min_ready_seconds: int, now: datetime) -> bool:
             since = parse_stamp(condition.get("lastTransitionTime"))
             return since is not None and (now - since).total_seconds() >= min_ready_seconds
     return False
+
+
+async def delete_pod(client: KubeClient, pods: Informer, pod: Obj) -> None:
+    """Delete a controller's pod (guarded by its uid) and keep the pod cache in step: a pod still terminating
+    stays visible, a gone one (404, or a 409 because its name now belongs to a new pod) is forgotten."""
+    meta = pod["metadata"]
+    try:
+        result = await client.delete(PODS, meta["namespace"], meta["name"], uid=meta.get("uid"))
+    except Exception as error:
+        if not is_status(error, 404, 409):
+            raise
+        result = {}
+    if result.get("kind") == "Pod" and result["metadata"].get("deletionTimestamp"):
+        pods.observe(result)
+    else:
+        pods.forget(pod)

@@ -6,10 +6,11 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from kaito.localcluster.builtins.client import JOBS, PODS, KubeClient, is_status
+from kaito.localcluster.builtins.client import JOBS, PODS, KubeClient
 from kaito.localcluster.builtins.events import JOB, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
+    delete_pod,
     enqueue_owner,
     enqueue_self,
     is_pod_active,
@@ -146,14 +147,4 @@ class JobController(Controller):
         return created
 
     async def _delete(self, pod: Obj) -> None:
-        meta = pod["metadata"]
-        try:
-            result = await self.client.delete(PODS, meta["namespace"], meta["name"])
-        except Exception as error:
-            if not is_status(error, 404):
-                raise
-            result = {}
-        if result.get("kind") == "Pod" and result["metadata"].get("deletionTimestamp"):
-            self.pods.observe(result)
-        else:
-            self.pods.forget(pod)
+        await delete_pod(self.client, self.pods, pod)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from kaito.localcluster.builtins.client import PODS, REPLICASETS, KubeClient, is_status
+from kaito.localcluster.builtins.client import PODS, REPLICASETS, KubeClient
 from kaito.localcluster.builtins.events import REPLICASET, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
+    delete_pod,
     enqueue_owner,
     enqueue_self,
     is_pod_active,
@@ -77,16 +78,7 @@ class ReplicaSetController(Controller):
 
     async def _delete(self, rs: Obj, pod: Obj) -> None:
         meta = pod["metadata"]
-        try:
-            result = await self.client.delete(PODS, meta["namespace"], meta["name"], uid=meta.get("uid"))
-        except Exception as error:
-            if not is_status(error, 404, 409):
-                raise
-            result = pod
-        if result.get("kind") == "Pod" and result["metadata"].get("deletionTimestamp"):
-            self.pods.observe(result)
-        else:
-            self.pods.forget(pod)
+        await delete_pod(self.client, self.pods, pod)
         message = f"Deleted pod: {meta['name']}"
         self.events.normal(rs, "SuccessfulDelete", message, "replicaset-controller", REPLICASET)
 

@@ -9,6 +9,7 @@ from kaito.localcluster.builtins.client import CONTROLLER_REVISIONS, PODS, STATE
 from kaito.localcluster.builtins.events import STATEFULSET, EventRecorder
 from kaito.localcluster.builtins.informer import Informer, Obj
 from kaito.localcluster.builtins.workloads.common import (
+    delete_pod,
     enqueue_owner,
     enqueue_self,
     is_pod_ready,
@@ -176,16 +177,7 @@ class StatefulSetController(Controller):
 
     async def _delete(self, sts: Obj, pod: Obj) -> None:
         meta = pod["metadata"]
-        try:
-            result = await self.client.delete(PODS, meta["namespace"], meta["name"], uid=meta.get("uid"))
-        except Exception as error:
-            if not is_status(error, 404, 409):
-                raise
-            result = {}
-        if result.get("kind") == "Pod" and result["metadata"].get("deletionTimestamp"):
-            self.pods.observe(result)
-        else:
-            self.pods.forget(pod)
+        await delete_pod(self.client, self.pods, pod)
         message = f"delete Pod {meta['name']} in StatefulSet {sts['metadata']['name']} successful"
         self.events.normal(sts, "SuccessfulDelete", message, "statefulset-controller", STATEFULSET)
 

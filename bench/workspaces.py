@@ -5,6 +5,9 @@ plus the local provisioner with `--provision`) are started here. Default: bring-
 Workspace, exist up front, so the time measured is the reconciler's own (plan, place, ConfigMaps, Services,
 StatefulSet); with `--provision` each Workspace gets a NodeClaim the local provider turns into a Node at once.
 The clock runs from sending the create to the StatefulSet's ADDED event on a watch held by this process.
+CPU per Workspace is reported for the operator and the embedded API server separately (/proc of each), up to
+the last workload and once both have gone idle ("settled"), with API writes and reconcile passes per
+Workspace.
 """
 
 from __future__ import annotations
@@ -76,7 +79,10 @@ async def main() -> None:
     await reader.read()
     stop.set()
     await run
-    print("WRITES", WRITES, flush=True)
+    from kaito.reconcilers.metrics import RECONCILE_OUTCOMES
+    samples = [s for m in RECONCILE_OUTCOMES.collect() for s in m.samples if s.name.endswith("_total")]
+    passes = sum(s.value for s in samples)
+    print("WRITES", WRITES, "PASSES", int(passes), flush=True)
 
 asyncio.run(main())
 """
@@ -211,6 +217,33 @@ async def watch_workloads(kube: KubeClient, seen: dict[str, float], count: int, 
                 return
 
 
+def server_pid() -> int | None:
+    """The embedded API server: this process's child running LocalCluster (None with --kubeconfig)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == os.getpid() and b"LocalCluster" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+async def settle(*pids: int | None, idle_cpu_s: float = 0.02, period_s: float = 0.5) -> None:
+    """Wait (at most 60 s) until none of `pids` used more than `idle_cpu_s` CPU in one `period_s`."""
+    watched = [pid for pid in pids if pid]
+    async with asyncio.timeout(60):
+        last = [proc_cpu(pid) for pid in watched]
+        while True:
+            await asyncio.sleep(period_s)
+            now = [proc_cpu(pid) for pid in watched]
+            if all(b - a <= idle_cpu_s for a, b in zip(last, now, strict=True)):
+                return
+            last = now
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -224,7 +257,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await setup_cluster(kube, count, args.provision)
             ceiling = await write_ceiling(kube)
             operator = await start_operator(kubeconfig, args.workers, args.provision)
+            server = server_pid()
             cpu_before = proc_cpu(operator.pid)
+            server_cpu_before = proc_cpu(server) if server else 0.0
             seen: dict[str, float] = {}
             sent: dict[str, float] = {}
             watching = asyncio.Event()
@@ -242,6 +277,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async with asyncio.timeout(args.timeout):
                 await watcher
             elapsed = time.monotonic() - started
+            operator_cpu = proc_cpu(operator.pid) - cpu_before
+            server_cpu = proc_cpu(server) - server_cpu_before if server else 0.0
             latencies = [seen[name] - sent[name] for name in sent]
             result = {
                 "workspaces": count,
@@ -253,10 +290,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "max": round(max(latencies), 4),
                 },
                 "elapsed_s": round(elapsed, 2),
-                "operator_cpu_s": round(proc_cpu(operator.pid) - cpu_before, 2),
+                "operator_cpu_s": round(operator_cpu, 2),
+                "operator_cpu_ms_per_workspace": round(1000 * operator_cpu / count, 2),
+                "api_server_cpu_ms_per_workspace": round(1000 * server_cpu / count, 2) if server else None,
                 "operator_peak_rss_mb": round(proc_rss_mb(operator.pid), 1),
                 "operator_rss_mb": round(proc_rss_mb(operator.pid, "VmRSS"), 1),
             }
+            # The passes after the workload (status writes, events of the children) cost CPU too.
+            await settle(operator.pid, server)
+            operator_total = proc_cpu(operator.pid) - cpu_before
+            server_total = proc_cpu(server) - server_cpu_before if server else 0.0
+            result["settled_operator_cpu_ms_per_workspace"] = round(1000 * operator_total / count, 2)
+            if server:
+                result["settled_api_server_cpu_ms_per_workspace"] = round(1000 * server_total / count, 2)
             assert operator.stdin is not None
             assert operator.stdout is not None
             operator.stdin.close()
@@ -266,6 +312,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             writes = int(tail[tail.index("WRITES") + 1]) if "WRITES" in tail else 0
             per_workspace = writes / count
             result["operator_writes_per_workspace"] = round(per_workspace, 2)
+            if "PASSES" in tail:
+                result["reconcile_passes_per_workspace"] = round(
+                    int(tail[tail.index("PASSES") + 1]) / count, 2
+                )
             result["api_configmap_creates_per_s"] = round(ceiling, 1)
             result["api_workspace_status_writes_per_s"] = round(
                 await workspace_write_ceiling(kube, min(count, 200)), 1

@@ -5,8 +5,10 @@ The workspace reconciler writes it (YAML, camelCase keys) into a ConfigMap mount
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -131,6 +133,48 @@ def load_config(path: Path) -> RuntimeConfig:
 
 def dump_config(config: RuntimeConfig) -> str:
     """The YAML the reconciler writes into the ConfigMap."""
-    return yaml.safe_dump(
-        config.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False
-    )
+    return yaml_text(config.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+
+
+_YAML_MEMO: dict[str, str] = {}
+_YAML_MEMO_SIZE: Final = 1024
+_C_DUMPER: Final = getattr(yaml, "CSafeDumper", None)
+_SHORT_KEY: Final = 64
+
+
+def yaml_text(document: Mapping[str, Any]) -> str:
+    """``yaml.safe_dump`` of a JSON document, keys in their order, memoised on the document's JSON: the
+    reconciler renders the same few documents on every pass and the YAML emitter is slow."""
+    try:
+        key = json.dumps(document, separators=(",", ":"))
+    except TypeError:
+        return yaml.safe_dump(dict(document), sort_keys=False)
+    text = _YAML_MEMO.get(key)
+    if text is None:
+        text = _safe_dump(dict(document))
+        if len(_YAML_MEMO) >= _YAML_MEMO_SIZE:
+            del _YAML_MEMO[next(iter(_YAML_MEMO))]
+        _YAML_MEMO[key] = text
+    return text
+
+
+def _safe_dump(document: dict[str, Any]) -> str:
+    # libyaml's emitter writes the same text as PyYAML's for documents whose strings are all printable
+    # ASCII and whose keys are short, non-empty strings (it differs in escaping, folding and complex keys
+    # otherwise, which would change the ConfigMaps' hashes: those take the pure-Python emitter).
+    if _C_DUMPER is not None and _plain_ascii(document):
+        return yaml.dump(document, Dumper=_C_DUMPER, sort_keys=False)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def _plain_ascii(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.isascii() and value.isprintable()
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and 0 < len(k) <= _SHORT_KEY and _plain_ascii(k) and _plain_ascii(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return all(_plain_ascii(item) for item in value)
+    return value is None or isinstance(value, bool | int | float)

@@ -21,6 +21,8 @@ DEFAULT_PULL_SECRETS = Path("/etc/kaito/pull-secrets")
 # `kaito local up` cannot reach.
 LOCAL_MODEL_DIR_ENV = "KAITO_LOCAL_MODEL_DIR"
 EXIT_USAGE = 2
+PROGRESS_INTERVAL_ENV = "KAITO_WEIGHTS_PROGRESS_INTERVAL"
+DEFAULT_PROGRESS_INTERVAL_S = 2.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +61,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--verify", choices=("full", "size"), default="full", help="how cached files are checked"
     )
     fetch.add_argument("--parallel", type=int, default=4, help="files downloaded at once")
-    fetch.add_argument("--progress-interval", type=float, default=5.0, help="seconds between progress lines")
+    fetch.add_argument(
+        "--progress-interval",
+        type=float,
+        default=_default_progress_interval(),
+        help=f"seconds between JSON progress lines (${PROGRESS_INTERVAL_ENV}, else "
+        f"{DEFAULT_PROGRESS_INTERVAL_S:g}); the operator reads the newest into the Workspace status",
+    )
     fetch.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics here (0: off)")
     fetch.add_argument(
         "--termination-log",
@@ -69,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     fetch.add_argument("--log-level", default="info")
     fetch.set_defaults(func=run)
+
+
+def _default_progress_interval() -> float:
+    try:
+        value = float(os.environ.get(PROGRESS_INTERVAL_ENV, ""))
+    except ValueError:
+        return DEFAULT_PROGRESS_INTERVAL_S
+    return value if value > 0 else DEFAULT_PROGRESS_INTERVAL_S
 
 
 def _local_model_dir() -> Path | None:

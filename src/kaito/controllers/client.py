@@ -1,8 +1,8 @@
 """A raw-dict Kubernetes client on kubernetes-asyncio's ApiClient: CRUD, patches, status writes, watches.
 
-It skips the typed models entirely (requests go through ``call_api`` with ``_preload_content=False`` and the
-JSON is parsed once with the stdlib), so any resource, CRDs included, costs the same and nothing is
-deserialized twice on the hot path.
+It skips the typed models entirely (requests go straight to the ApiClient's session, with its headers, auth
+and TLS, and the JSON is encoded and parsed once with the stdlib), so any resource, CRDs included, costs the
+same and nothing is serialized or deserialized twice on the hot path.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import builtins
 import json
 from collections.abc import AsyncGenerator, Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient
 
 from kaito.controllers.errors import ConflictError, api_error
-from kaito.controllers.objects import Obj, thaw
-from kaito.controllers.resource import Resource
+from kaito.controllers.objects import FrozenDict, FrozenList, Obj, raw, thaw
+from kaito.controllers.resource import PODS, Resource
 
 JSON = dict[str, Any]
 Mutation = Callable[[JSON], bool | None]
@@ -50,17 +51,34 @@ class KubeClient:
         content_type: str = "application/json",
         request_timeout: float | aiohttp.ClientTimeout | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send one request and return the open response (raising :class:`ApiError` on non-2xx)."""
-        response: aiohttp.ClientResponse = await self.api_client.call_api(
-            path,
-            method,
-            query_params=query or [],
-            header_params={"Accept": "application/json", "Content-Type": content_type},
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=request_timeout if request_timeout is not None else self.timeout,
-        )
+        """Send one request and return the open response (raising :class:`ApiError` on non-2xx).
+
+        What ``ApiClient.call_api`` does for a raw request, minus its generic model walk: the same session,
+        default headers, auth (token refresh included), proxy and TLS settings; the body is JSON-encoded
+        once (cache views included, no copy)."""
+        api = self.api_client
+        headers = {"Accept": "application/json", "Content-Type": content_type, **api.default_headers}
+        if api.cookie:
+            headers["Cookie"] = api.cookie
+        params = builtins.list(query or ())
+        await api.update_params_for_auth(headers, params, _AUTH_SETTINGS)
+        url = f"{api.configuration.host}{path}"
+        if params:
+            url += "?" + urlencode(params)
+        timeout = request_timeout if request_timeout is not None else self.timeout
+        if not isinstance(timeout, aiohttp.ClientTimeout):
+            timeout = aiohttp.ClientTimeout(total=timeout or None)
+        rest = api.rest_client
+        options: dict[str, Any] = {"headers": headers, "timeout": timeout}
+        if body is not None:
+            options["data"] = json.dumps(body, default=_plain).encode()
+        if rest.proxy:
+            options["proxy"] = rest.proxy
+        if rest.proxy_headers:
+            options["proxy_headers"] = rest.proxy_headers
+        if rest.server_hostname:
+            options["server_hostname"] = rest.server_hostname
+        response: aiohttp.ClientResponse = await rest.pool_manager.request(method, url, **options)
         if response.status >= 300:
             payload = await response.read()
             raise api_error(response.status, payload)
@@ -97,6 +115,33 @@ class KubeClient:
         result: JSON = await self.call("GET", resource.path(namespace), query=query)
         return result
 
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        request_timeout: float | None = None,
+    ) -> str:
+        """A container's current log as text (``pods/log``: needs RBAC ``get`` on ``pods/log``)."""
+        query: builtins.list[tuple[str, str]] = []
+        if container:
+            query.append(("container", container))
+        if tail_lines is not None:
+            query.append(("tailLines", str(tail_lines)))
+        if limit_bytes is not None:
+            query.append(("limitBytes", str(limit_bytes)))
+        response = await self.request(
+            "GET", PODS.path(namespace, pod, "log"), query=query, request_timeout=request_timeout
+        )
+        try:
+            payload = await response.read()
+        finally:
+            response.release()
+        return payload.decode(errors="replace")
+
     async def watch(
         self,
         resource: Resource,
@@ -121,8 +166,10 @@ class KubeClient:
             buffer = b""
             async for chunk in response.content.iter_any():
                 buffer += chunk
-                while (newline := buffer.find(b"\n")) >= 0:
-                    line, buffer = buffer[:newline], buffer[newline + 1 :]
+                if b"\n" not in chunk:
+                    continue
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
                     if line.strip():
                         yield json.loads(line)
             if buffer.strip():
@@ -133,7 +180,7 @@ class KubeClient:
     # -- writes --------------------------------------------------------------------------------------------
     async def create(self, resource: Resource, obj: Mapping[str, Any], namespace: str | None = None) -> JSON:
         namespace = namespace or (obj.get("metadata") or {}).get("namespace")
-        body = _with_type(resource, thaw(obj))
+        body = _with_type(resource, _body(obj))
         result: JSON = await self.call("POST", resource.path(namespace), body=body, query=self._manager())
         return result
 
@@ -143,7 +190,7 @@ class KubeClient:
         """PUT the whole object; its metadata.resourceVersion guards against lost updates (409 Conflict)."""
         metadata = obj["metadata"]
         path = resource.path(metadata.get("namespace"), metadata["name"], subresource)
-        body = _with_type(resource, thaw(obj))
+        body = _with_type(resource, _body(obj))
         result: JSON = await self.call("PUT", path, body=body, query=self._manager())
         return result
 
@@ -248,6 +295,22 @@ def _selectors(label_selector: str, field_selector: str) -> list[tuple[str, str]
     if field_selector:
         query.append(("fieldSelector", field_selector))
     return query
+
+
+_AUTH_SETTINGS: Final = ["BearerToken"]
+
+
+def _body(obj: Mapping[str, Any]) -> JSON:
+    """A request body: it is only read by the encoder (which takes cache views as they are), so a shallow
+    copy to add apiVersion and kind is enough."""
+    return dict(raw(obj))
+
+
+def _plain(value: Any) -> Any:
+    """JSON encoding of the cache's read-only views: their underlying data."""
+    if isinstance(value, FrozenDict | FrozenList):
+        return value._data
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _with_type(resource: Resource, obj: JSON) -> JSON:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -13,9 +14,13 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from aiohttp import web
 
+from kaito.localcluster.apiserver.access import AccessControl
+from kaito.localcluster.apiserver.authn import TokenAuthenticator
 from kaito.localcluster.apiserver.errors import ApiError
 from kaito.localcluster.apiserver.faults import Faults
 from kaito.localcluster.apiserver.objects import WriteOptions
+from kaito.localcluster.apiserver.ownerrefs import OwnerReferenceEnforcement
+from kaito.localcluster.apiserver.rbac import AccessLog, RbacAuthorizer
 from kaito.localcluster.apiserver.server import ApiServer
 from kaito.localcluster.apiserver.storage import Storage
 from kaito.localcluster.apiserver.tls import ensure_serving_cert, server_context
@@ -54,6 +59,12 @@ class LocalCluster:
     ``storage.copy_of((group, resource), namespace, name)``), ``faults`` (see ``Faults``),
     ``server`` (the ``ApiServer``), ``log_provider`` (optional ``async (namespace, pod, query) -> str``
     answering ``pods/log``).
+
+    ``rbac=True`` turns authorization on: the admin token (generated when ``token`` is None) is a
+    ``system:masters`` superuser, ``service_account_kubeconfig()`` mints ServiceAccount tokens, and every
+    other request is decided by the Roles, ClusterRoles and bindings stored in the cluster (plus the
+    OwnerReferencesPermissionEnforcement admission check). ``access_log`` keeps the decisions made for
+    non-superusers; ``server.access`` answers SelfSubjectAccessReviews truthfully.
     """
 
     def __init__(
@@ -69,10 +80,14 @@ class LocalCluster:
         persist: bool = True,
         tls: bool | None = None,
         components: list[Component] | None = None,
+        rbac: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
+        self.rbac = rbac
+        if rbac and token is None:
+            token = secrets.token_urlsafe(32)
         self.token = token
         self.service_cidr = service_cidr
         self.persist = persist
@@ -82,6 +97,8 @@ class LocalCluster:
         self.watch_settings = WatchSettings(bookmark_interval=bookmark_interval)
         self.components: list[Component] = list(components or [])
         self.kubeconfig_path = self.data_dir / "kubeconfig"
+        self.authenticator = TokenAuthenticator(self.storage, token) if rbac and token else None
+        self.access_log = AccessLog()
         self.server: ApiServer | None = None
         self.log_provider: Callable[[str, str, dict[str, str]], Awaitable[str]] | None = None
         self._runner: web.AppRunner | None = None
@@ -107,6 +124,8 @@ class LocalCluster:
             self.storage.load(data)
         self.server = ApiServer(self.storage, self.faults, self.token, self.service_cidr, self.watch_settings)
         self.server.handlers.log_provider = self._log
+        if self.authenticator is not None:
+            self._enable_rbac(self.server, self.authenticator)
         await self._ensure_namespaces()
         await self._serve()
         self.server.start_loops()
@@ -116,6 +135,27 @@ class LocalCluster:
         for component in self.components:
             await component.start(self)
         log.info("local cluster started", url=self.url, kubeconfig=str(self.kubeconfig_path))
+
+    def _enable_rbac(self, server: ApiServer, authenticator: TokenAuthenticator) -> None:
+        authorizer = RbacAuthorizer(self.storage)
+        server.access = AccessControl(authenticator, authorizer, self.access_log)
+        server.service.admission = OwnerReferenceEnforcement(
+            server.service.admission, server.registry, server.access.check
+        )
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """Write a kubeconfig at ``path`` that authenticates as ServiceAccount ``namespace/name``.
+
+        Needs ``rbac=True`` and a started cluster; the token works while the ServiceAccount object exists
+        (create it, e.g. from manifests, before using the kubeconfig). Writes one small file.
+        """
+        if self.authenticator is None:
+            raise RuntimeError("ServiceAccount tokens need LocalCluster(rbac=True)")
+        if not self._running:
+            raise RuntimeError("start the cluster before minting a ServiceAccount kubeconfig")
+        token = self.authenticator.add_service_account_token(namespace, name)
+        ca = self.ca_cert_path.read_bytes() if self.ca_cert_path is not None else None
+        return write_kubeconfig(path, self.url, token, ca_pem=ca)
 
     async def _log(self, namespace: str, pod: str, query: dict[str, str]) -> str:
         return await self.log_provider(namespace, pod, query) if self.log_provider is not None else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from kaito.controllers.client import JSON, KubeClient
+from kaito.controllers.echoes import OwnWrites
 from kaito.controllers.errors import NotFoundError, is_already_exists
 from kaito.controllers.informer import Informer
 from kaito.controllers.objects import Obj, ObjectKey, annotations_of, thaw
@@ -57,10 +58,14 @@ def _apply_desired(resource: Resource, fresh: JSON, desired: JSON) -> bool:
 class ChildWriter:
     """Writes children of one resource kind, reading what exists from the shared informer's cache."""
 
-    def __init__(self, client: KubeClient, resource: Resource, informer: Informer) -> None:
+    def __init__(
+        self, client: KubeClient, resource: Resource, informer: Informer, echoes: OwnWrites | None = None
+    ) -> None:
         self.client = client
         self.resource = resource
         self.informer = informer
+        # Versions written here: their watch events need not trigger another pass.
+        self.echoes = echoes if echoes is not None else OwnWrites()
 
     def cached(self, namespace: str, name: str) -> Obj | None:
         return self.informer.store.get(ObjectKey(namespace, name))
@@ -73,7 +78,8 @@ class ChildWriter:
         existing: Obj | JSON | None = self.cached(namespace, name)
         if existing is None:
             try:
-                return await self.client.create(self.resource, desired), "created"
+                with self.echoes.creating(self.resource, namespace, name):
+                    return await self.client.create(self.resource, desired), "created"
             except Exception as error:
                 if not is_already_exists(error):
                     raise
@@ -84,13 +90,16 @@ class ChildWriter:
             == (desired["metadata"]["annotations"][ANNOTATION_SPEC_HASH])
         ):
             return existing, ""
-        written = await self.client.mutate(
-            self.resource,
-            namespace,
-            name,
-            lambda fresh: _apply_desired(self.resource, fresh, desired),
-            current=existing,
-        )
+        changed = False
+
+        def mutation(fresh: JSON) -> bool:
+            nonlocal changed
+            changed = _apply_desired(self.resource, fresh, desired)
+            return changed
+
+        written = await self.client.mutate(self.resource, namespace, name, mutation, current=existing)
+        if changed:  # the last attempt wrote: `written` is the server's answer
+            self.echoes.expect(written)
         return written, "updated"
 
     async def delete(self, namespace: str, name: str) -> bool:

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 from kaito.api.weights import WEIGHTS_CONTAINER, WEIGHTS_FAILURE_REASONS
 
+# InferenceReady's reason while a pod's weights init container runs (the reconciler adds its progress).
+DOWNLOADING_WEIGHTS: Final = "DownloadingWeights"
 # Waiting reasons worth surfacing as they are (everything else counts as "starting").
 _WAITING_PROBLEMS: Final = frozenset(
     {
@@ -69,10 +71,10 @@ def _init_problem(name: str, container: Mapping[str, Any]) -> PodProblem | None:
         return PodProblem(name, reason, f"init container {container.get('name')}: {text}")
     state = container.get("state") or {}
     if container.get("name") == WEIGHTS_CONTAINER and state.get("running") is not None:
-        # The reconciler cannot read the pod's progress file; the init container's log has the details.
+        # The generic message; `weights_progress` replaces it with the bytes and rate from the pod's log.
         return PodProblem(
             name,
-            "DownloadingWeights",
+            DOWNLOADING_WEIGHTS,
             f"init container {WEIGHTS_CONTAINER} is downloading the model weights "
             f"(progress: kubectl logs {name} -c {WEIGHTS_CONTAINER})",
         )

@@ -28,6 +28,7 @@ from kaito.api.nodeclaim import NodeClaim
 from kaito.api.workspace import Workspace
 from kaito.controllers.client import JSON, KubeClient
 from kaito.controllers.controller import Recorder, Request, Result, TerminalError
+from kaito.controllers.echoes import OwnWrites
 from kaito.controllers.errors import NotFoundError, is_already_exists
 from kaito.controllers.informer import Informer
 from kaito.controllers.objects import Obj, ObjectKey, resource_version_of, thaw
@@ -43,6 +44,7 @@ from kaito.reconcilers.runtime_config import UserConfigError, UserInferenceConfi
 from kaito.reconcilers.settings import WorkspaceSettings
 from kaito.reconcilers.status import STATE_DELETING, StatusBuilder, write_status
 from kaito.reconcilers.validate import blocking_issues, summarize
+from kaito.reconcilers.weights_progress import WeightsProgressReader
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +85,11 @@ class WorkspaceReconciler:
         self.settings = settings
         self.recorder = recorder
         self.states = metrics.StateTracker()
-        self.children = workloads.Children(client, caches, settings, self._event)
+        # Versions of Workspaces, children and NodeClaims written by a pass: their watch events (setup's
+        # `echoes.predicate()`) would only start one more pass that finds nothing to do.
+        self.echoes = OwnWrites()
+        self.children = workloads.Children(client, caches, settings, self._event, self.echoes)
+        self.weights_progress = WeightsProgressReader(client, caches.pods, settings)
         # Workspaces we wrote whose new version the cache has not delivered yet: superseded versions, newest.
         self._written: dict[ObjectKey, tuple[set[str], Obj]] = {}
 
@@ -173,8 +179,8 @@ class WorkspaceReconciler:
         builder.status.worker_nodes = sorted(placement.chosen)
         if workspace.inference is not None:
             await self.children.inference(workspace, obj, sizing, placement, user, builder)
-        else:
-            await self.children.tuning(workspace, obj, sizing, placement, builder)
+            return await self.weights_progress.show(workspace, builder)  # requeues while downloading
+        await self.children.tuning(workspace, obj, sizing, placement, builder)
         return None
 
     def _not_placed(self, workspace: Workspace, builder: StatusBuilder) -> None:
@@ -215,18 +221,25 @@ class WorkspaceReconciler:
         if FINALIZER in metadata.finalizers and metadata.annotations.get(ANNOTATION_REVISION) == wanted:
             return obj
 
+        wrote = False
+
         def mutation(fresh: JSON) -> bool:
+            nonlocal wrote
             meta = fresh["metadata"]
             finalizers: list[str] = meta.setdefault("finalizers", [])
             annotations: dict[str, str] = meta.setdefault("annotations", {})
-            if FINALIZER in finalizers and annotations.get(ANNOTATION_REVISION) == wanted:
-                return False
+            wrote = FINALIZER not in finalizers or annotations.get(ANNOTATION_REVISION) != wanted
             if FINALIZER not in finalizers:
                 finalizers.append(FINALIZER)
             annotations[ANNOTATION_REVISION] = wanted
-            return True
+            return wrote
 
-        return await self.client.mutate(WORKSPACES, metadata.namespace, metadata.name, mutation, current=obj)
+        stamped = await self.client.mutate(
+            WORKSPACES, metadata.namespace, metadata.name, mutation, current=obj
+        )
+        if wrote:  # this pass goes on with the answer: the write's own event need not start another
+            self.echoes.expect(stamped)
+        return stamped
 
     async def _user_config(self, workspace: Workspace, builder: StatusBuilder) -> UserInferenceConfig | None:
         assert workspace.inference is not None
@@ -266,7 +279,8 @@ class WorkspaceReconciler:
     async def _create_claims(self, owner: Obj, claims: list[NodeClaim]) -> None:
         for claim in claims:
             try:
-                await self.client.create(NODECLAIMS, claim.to_kube())
+                with self.echoes.creating(NODECLAIMS, "", claim.metadata.name):
+                    await self.client.create(NODECLAIMS, claim.to_kube())
             except Exception as error:
                 if not is_already_exists(error):
                     raise

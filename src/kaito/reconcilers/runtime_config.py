@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from kaito.api.adapters import DesiredAdapter, DesiredAdapters
@@ -20,6 +19,7 @@ from kaito.api.runtime import (
     DEFAULT_PORT,
     AdapterSettings,
     RuntimeConfig,
+    yaml_text,
 )
 from kaito.api.weights import WEIGHTS_CACHE_DIR, hub_model_dir
 from kaito.api.workspace import Workspace
@@ -138,4 +138,4 @@ def adapters_yaml(desired: DesiredAdapters) -> str:
 
 
 def to_yaml(document: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(document), sort_keys=False)
+    return yaml_text(document)

@@ -22,6 +22,8 @@ class WorkspaceSettings(BaseSettings):
     | config_recheck_s | `KAITO_CONFIG_RECHECK_S` | 60 (missing/invalid inference.config) |
     | workspace_workers | `KAITO_WORKSPACE_WORKERS` | 16 (concurrent reconciles; mostly API waits) |
     | weights_storage_class | `KAITO_WEIGHTS_STORAGE_CLASS` | unset (see below) |
+    | weights_progress_poll_s | `KAITO_WEIGHTS_PROGRESS_POLL_S` | 5 (re-read a downloading pod's progress) |
+    | weights_log_timeout_s | `KAITO_WEIGHTS_LOG_TIMEOUT_S` | 2 (one progress log read, at most) |
 
     Weights volume: unset, an emptyDir (every new inference pod fetches the weights again); set, a PVC per
     inference pod of this storage class, sized to the plan's disk, which keeps the weights across restarts.
@@ -43,3 +45,7 @@ class WorkspaceSettings(BaseSettings):
     # Seconds of startup budget per GiB of weights (loading from the cache volume), on top of a fixed base.
     startup_base_s: int = Field(default=600, ge=30)
     startup_s_per_weight_gib: int = Field(default=30, ge=0)
+    # While a weights init container downloads: how often its log is read into InferenceReady, and how long
+    # one read may take (a slow or failing read leaves the generic message).
+    weights_progress_poll_s: float = Field(default=5.0, gt=0)
+    weights_log_timeout_s: float = Field(default=2.0, gt=0)

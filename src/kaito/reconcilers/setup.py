@@ -83,12 +83,22 @@ class WorkspaceSetup:
         )
         owner = enqueue_owner(WORKSPACE_KIND, GROUP)
         changed = resource_version_changed()
-        controller.for_(caches.workspaces, ignore_status_only())
+        # Last, so an echo is consumed only by an event the other predicates let through.
+        echoes = self.reconciler.echoes
+        controller.for_(caches.workspaces, ignore_status_only(), echoes.predicate(WORKSPACES))
         controller.watch(
-            caches.nodeclaims, enqueue_by_labels(LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE), changed
+            caches.nodeclaims,
+            enqueue_by_labels(LABEL_WORKSPACE, LABEL_WORKSPACE_NAMESPACE),
+            changed,
+            echoes.predicate(NODECLAIMS),
         )
         controller.watch(caches.nodes, nodes_to_workspaces(caches.workspaces), _NODE_CHANGED)
         controller.watch(caches.pods, enqueue_by_labels(LABEL_WORKSPACE), changed)
-        for informer in (caches.services, caches.configmaps, caches.statefulsets, caches.jobs):
-            controller.watch(informer, owner, changed)
+        for informer, resource in (
+            (caches.services, SERVICES),
+            (caches.configmaps, CONFIGMAPS),
+            (caches.statefulsets, STATEFULSETS),
+            (caches.jobs, JOBS),
+        ):
+            controller.watch(informer, owner, changed, echoes.predicate(resource))
         self.controller = manager.add_controller(controller)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kaito.api.runtime import dump_config
 from kaito.api.workspace import Workspace
 from kaito.controllers.client import KubeClient
+from kaito.controllers.echoes import OwnWrites
 from kaito.controllers.objects import Obj, thaw
 from kaito.controllers.resource import CONFIGMAPS, JOBS, SERVICES, STATEFULSETS
 from kaito.presets import get_preset
@@ -68,14 +69,21 @@ def configmap(workspace: Workspace, name: str, key: str, text: str) -> dict[str,
 class Children:
     """The ConfigMaps, Services and StatefulSet (inference) or ConfigMap and Job (tuning) of Workspaces."""
 
-    def __init__(self, client: KubeClient, caches: Caches, settings: WorkspaceSettings, event: EventSink):
+    def __init__(
+        self,
+        client: KubeClient,
+        caches: Caches,
+        settings: WorkspaceSettings,
+        event: EventSink,
+        echoes: OwnWrites | None = None,
+    ):
         self.caches = caches
         self.settings = settings
         self.event = event
-        self.configmaps = ChildWriter(client, CONFIGMAPS, caches.configmaps)
-        self.services = ChildWriter(client, SERVICES, caches.services)
-        self.statefulsets = ChildWriter(client, STATEFULSETS, caches.statefulsets)
-        self.jobs = ChildWriter(client, JOBS, caches.jobs)
+        self.configmaps = ChildWriter(client, CONFIGMAPS, caches.configmaps, echoes)
+        self.services = ChildWriter(client, SERVICES, caches.services, echoes)
+        self.statefulsets = ChildWriter(client, STATEFULSETS, caches.statefulsets, echoes)
+        self.jobs = ChildWriter(client, JOBS, caches.jobs, echoes)
 
     async def _ensure(
         self, writer: ChildWriter, desired: dict[str, Any], owner: Obj, *, event: bool = False, **kw: Any

@@ -7,6 +7,7 @@ from typing import Any
 from kaito.localcluster.apiserver.errors import REASON_BY_CODE, ApiError
 from kaito.localcluster.apiserver.registry import ResourceType
 from kaito.localcluster.apiserver.storage import Obj, Storage
+from kaito.localcluster.builtins.names import port_annotation
 from kaito.localcluster.schema import AdmissionChain, AdmissionDenied
 
 _VALIDATING = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
@@ -32,7 +33,8 @@ class WebhookAdmission:
             if addresses and ports:
                 target = _target_port(self.storage.get(("", "services"), namespace, name), port)
                 chosen = next((p for p in ports if p.get("port") == target), ports[0])
-                return f"https://{addresses[0]['ip']}:{chosen['port']}"
+                host, dialled = self._dial(namespace, addresses[0], int(chosen["port"]))
+                return f"https://{host}:{dialled}"
         service = self.storage.get(("", "services"), namespace, name)
         target = _target_port(service, port)
         for endpoint_slice in self.storage.items(("discovery.k8s.io", "endpointslices"), namespace):
@@ -46,11 +48,25 @@ class WebhookAdmission:
             ports = endpoint_slice.get("ports") or []
             if ready and ready[0].get("addresses") and ports:
                 chosen = next((p for p in ports if p.get("port") == target), ports[0])
-                return f"https://{ready[0]['addresses'][0]}:{chosen['port']}"
+                address = {"ip": ready[0]["addresses"][0], "targetRef": ready[0].get("targetRef")}
+                host, dialled = self._dial(namespace, address, int(chosen["port"]))
+                return f"https://{host}:{dialled}"
         cluster_ip = ((service or {}).get("spec") or {}).get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
             raise ApiError(500, f'service "{namespace}/{name}" has no endpoints', "InternalError")
         return f"https://{cluster_ip}:{port}"
+
+    def _dial(self, namespace: str, address: dict[str, Any], port: int) -> tuple[str, int]:
+        """Where an endpoint's port is reached: a runner pod serves each container port on the loopback
+        port its annotation names (as the service proxy dials it), any other pod at its IP and port."""
+        ref = address.get("targetRef") or {}
+        if ref.get("kind") == "Pod":
+            pod = self.storage.get(("", "pods"), ref.get("namespace") or namespace, str(ref.get("name", "")))
+            annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+            mapped = str(annotations.get(port_annotation(port), ""))
+            if mapped.isdigit():
+                return "127.0.0.1", int(mapped)
+        return str(address["ip"]), port
 
     async def _namespace_labels(self, namespace: str) -> dict[str, str] | None:
         ns = self.storage.get(("", "namespaces"), "", namespace)

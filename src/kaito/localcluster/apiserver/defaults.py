@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Collection
 from typing import Any
 
 from kaito.localcluster.apiserver.errors import field_cause, invalid
@@ -142,7 +143,7 @@ class ClusterIPAllocator:
         self.network = ipaddress.ip_network(cidr)
         self._next = 2
 
-    def allocate(self, used: set[str], wanted: str | None, kind: str, name: str) -> str:
+    def allocate(self, used: Collection[str], wanted: str | None, kind: str, name: str) -> str:
         if wanted:
             try:
                 address = ipaddress.ip_address(wanted)
@@ -214,7 +215,7 @@ def needs_cluster_ip(spec: dict[str, Any]) -> bool:
     return spec.get("type", "ClusterIP") != "ExternalName" and spec.get("clusterIP") != "None"
 
 
-def service_on_create(obj: dict[str, Any], allocator: ClusterIPAllocator, used: set[str]) -> None:
+def service_on_create(obj: dict[str, Any], allocator: ClusterIPAllocator, used: Collection[str]) -> None:
     spec = obj.setdefault("spec", {})
     name = obj["metadata"]["name"]
     if spec.get("type") == "ExternalName":

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from kaito.localcluster.apiserver.errors import ApiError, bad_request, field_cause, invalid
 from kaito.localcluster.apiserver.registry import ResourceType
+from kaito.localcluster.schema.apply import now_rfc3339 as timestamp_now
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -20,7 +20,7 @@ _NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timestamp_now()
 
 
 def validate_name(rtype: ResourceType, name: str) -> list[dict[str, str]]:

@@ -155,7 +155,7 @@ class ObjectService:
         if self.storage.get(rtype.store_key, ns, name) is not None:
             raise already_exists(rtype.resource, rtype.group, name)
         if rtype.store_key == _SERVICES:
-            defaults.service_on_create(obj, self.allocator, self._used_cluster_ips())
+            defaults.service_on_create(obj, self.allocator, self.storage.cluster_ips())
         self._to_storage(rtype, obj)
         if opts.field_manager and not opts.applying:
             obj = record_update(None, obj, opts.field_manager, rtype.kind, schema=rtype.schema)
@@ -173,13 +173,6 @@ class ObjectService:
                 if obj.get("apiVersion") not in (None, rtype.api_version)
                 else f"Object kind {kind!r} does not match the resource {rtype.kind!r}"
             )
-
-    def _used_cluster_ips(self) -> set[str]:
-        return {
-            s["spec"]["clusterIP"]
-            for s in self.storage.items(_SERVICES)
-            if (s.get("spec") or {}).get("clusterIP")
-        }
 
     # ---- update ------------------------------------------------------------------------------------------
     async def update(

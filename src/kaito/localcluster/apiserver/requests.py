@@ -10,6 +10,7 @@ from aiohttp import web
 
 from kaito.localcluster.apiserver import protobuf
 from kaito.localcluster.apiserver.errors import ApiError, bad_request
+from kaito.localcluster.apiserver.storage import encode_json
 
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
@@ -107,7 +108,7 @@ def field_validation(request: web.Request) -> str:
 
 
 def encode(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode_json(obj)
 
 
 def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:

@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from kaito.localcluster.apiserver import discovery
+from kaito.localcluster.apiserver.access import AccessControl
 from kaito.localcluster.apiserver.admission import WebhookAdmission
 from kaito.localcluster.apiserver.builtin_schema import definitions_document
 from kaito.localcluster.apiserver.errors import ApiError, failure_status
@@ -65,6 +66,8 @@ class ApiServer:
         self.proxy = ProxyHandler(storage)
         self.lifecycle = LifecycleController(self.service)
         self.server_address = "127.0.0.1:0"
+        # RBAC mode (LocalCluster(rbac=True)): tokens map to users and RBAC objects decide; None: admin only.
+        self.access: AccessControl | None = None
         storage.listeners[:] = [self.lifecycle.on_event, self.gc.on_event]
         for _, obj in storage.iter_all():
             if obj.get("kind") == "CustomResourceDefinition":
@@ -130,6 +133,8 @@ class ApiServer:
     async def _auth(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
+        if self.access is not None:
+            return await self.access.handle(request, handler)
         if self.token is not None and not request.path.startswith(_PUBLIC):
             header = request.headers.get("Authorization", "")
             given = header[7:] if header.startswith("Bearer ") else ""

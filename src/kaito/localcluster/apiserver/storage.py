@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bisect
 import copy
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ from kaito.localcluster.apiserver.watch import Watcher
 StoreKey = tuple[str, str]  # (group, resource)
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 Obj = dict[str, Any]
+
+_SERVICES: StoreKey = ("", "services")
 
 
 @dataclass(eq=False)
@@ -39,6 +43,35 @@ class WatchEvent:
 Listener = Callable[[WatchEvent], None]
 
 
+# Recently stored objects (by identity; the entry holds the object, so its id cannot be reused) and their
+# JSON once encoded: a write's response and its watch events share one encoding. Stored objects are never
+# modified, so the bytes stay right.
+_ENCODED: dict[int, tuple[Obj, bytes | None]] = {}
+_ENCODED_LIMIT = 1024
+
+
+def _remember_stored(obj: Obj) -> None:
+    if len(_ENCODED) >= _ENCODED_LIMIT:
+        del _ENCODED[next(iter(_ENCODED))]
+    _ENCODED[id(obj)] = (obj, None)
+
+
+def encode_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON of ``obj``, encoded once for a recently stored object."""
+    entry = _ENCODED.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    encoded = entry[1]
+    if encoded is None:
+        encoded = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        _ENCODED[id(obj)] = (obj, encoded)
+    return encoded
+
+
+def _cluster_ip(obj: Obj) -> str:
+    return str((obj.get("spec") or {}).get("clusterIP") or "")
+
+
 def obj_key(obj: Obj) -> ObjKey:
     meta = obj["metadata"]
     return (meta.get("namespace", ""), meta["name"])
@@ -56,6 +89,8 @@ class Storage:
         self._watchers: dict[StoreKey, set[Watcher]] = {}
         self._uids: dict[str, tuple[StoreKey, ObjKey]] = {}
         self._dependents: dict[str, set[tuple[StoreKey, ObjKey]]] = {}
+        # spec.clusterIP of every stored Service ("None" included), so allocating one does not scan them all.
+        self._cluster_ips: Counter[str] = Counter()
         self.listeners: list[Listener] = []
         self._snapshots: dict[str, tuple[float, list[Obj]]] = {}
 
@@ -75,6 +110,10 @@ class Storage:
 
     def count(self, key: StoreKey) -> int:
         return len(self._objects.get(key, ()))
+
+    def cluster_ips(self) -> Collection[str]:
+        """Every spec.clusterIP held by a stored Service (a live view)."""
+        return self._cluster_ips.keys()
 
     def store_keys(self) -> list[StoreKey]:
         return [k for k, bucket in self._objects.items() if bucket]
@@ -112,6 +151,7 @@ class Storage:
         if prev is not None:
             self._unindex(key, okey, prev)
         self._index(key, okey, obj)
+        _remember_stored(obj)
         return self._emit(WatchEvent(rv, event_type, key, obj, prev))
 
     def remove(self, key: StoreKey, namespace: str, name: str) -> WatchEvent | None:
@@ -130,6 +170,8 @@ class Storage:
         self._uids[meta["uid"]] = (key, okey)
         for ref in meta.get("ownerReferences") or ():
             self._dependents.setdefault(ref["uid"], set()).add((key, okey))
+        if key == _SERVICES and (ip := _cluster_ip(obj)):
+            self._cluster_ips[ip] += 1
 
     def _unindex(self, key: StoreKey, okey: ObjKey, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -140,6 +182,10 @@ class Storage:
                 deps.discard((key, okey))
                 if not deps:
                     del self._dependents[ref["uid"]]
+        if key == _SERVICES and (ip := _cluster_ip(obj)):
+            self._cluster_ips[ip] -= 1
+            if self._cluster_ips[ip] <= 0:
+                del self._cluster_ips[ip]
 
     def _emit(self, event: WatchEvent) -> WatchEvent:
         self._history.append(event)
@@ -214,6 +260,7 @@ class Storage:
         self._objects.clear()
         self._uids.clear()
         self._dependents.clear()
+        self._cluster_ips.clear()
         self._history.clear()
         self.rv = int(data["resourceVersion"])
         self.compacted_rv = self.rv

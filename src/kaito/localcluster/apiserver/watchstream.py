@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from aiohttp import web
 from kaito.localcluster.apiserver.errors import bad_request, failure_status
 from kaito.localcluster.apiserver.registry import ResourceType
 from kaito.localcluster.apiserver.selectors import FieldSelector, LabelSelector
-from kaito.localcluster.apiserver.storage import Obj, Storage, WatchEvent
+from kaito.localcluster.apiserver.storage import Obj, Storage, WatchEvent, encode_json
 from kaito.localcluster.apiserver.watch import Watcher
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -34,7 +33,7 @@ class WatchSettings:
 
 
 def _line(event_type: str, obj: Any) -> bytes:
-    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return b'{"type":"' + event_type.encode() + b'","object":' + encode_json(obj) + b"}\n"
 
 
 def _too_old(rv: int, storage: Storage) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from kaito.localcluster.schema.fielddiff import diff_fields
 from kaito.localcluster.schema.fieldset import (
     FieldSet,
     Path,
-    field_values,
     fields_of,
     from_fields_v1,
     lookup,
@@ -26,7 +25,7 @@ from kaito.localcluster.schema.fieldset import (
     render,
     to_fields_v1,
 )
-from kaito.localcluster.schema.fieldtrie import trie_owns, trie_update
+from kaito.localcluster.schema.fieldtrie import fields_trie, trie_owns, trie_update
 from kaito.localcluster.schema.jsonvalue import ABSENT, json_equal
 from kaito.localcluster.schema.strategic_meta import PatchField, meta_for
 
@@ -98,15 +97,15 @@ def record_update(
     changed, not the object's size. The result shares nested values with ``new`` (only metadata is copied).
     """
     meta = meta_from_schema(schema) if schema is not None else meta_for(kind)
-    changed: list[Path]
-    gone: list[Path]
+    entries: list[dict[str, Any]]
     if old is None:
-        changed, gone = list(field_values(new, meta)), []
+        owned = fields_trie(new, meta)
+        entries = [_entry(manager, str(new.get("apiVersion", "")), owned)] if owned else []
     else:
         changed, gone = diff_fields(old, new, meta)
-    entries: list[dict[str, Any]] = list(((old or {}).get("metadata") or {}).get("managedFields") or [])
-    if changed or gone:
-        entries = _reassign(entries, changed, gone, manager, str(new.get("apiVersion", "")))
+        entries = list((old.get("metadata") or {}).get("managedFields") or [])
+        if changed or gone:
+            entries = _reassign(entries, changed, gone, manager, str(new.get("apiVersion", "")))
     result = dict(new)
     result["metadata"] = {**(new.get("metadata") or {}), "managedFields": entries}
     return result
@@ -133,20 +132,31 @@ def _reassign(
             result.append({**entry, "fieldsV1": kept})
     own = trie_update(own, changed, gone)
     if own:
-        mine = {
-            "manager": manager,
-            "operation": "Update",
-            "apiVersion": api_version,
-            "time": _now(),
-            "fieldsType": "FieldsV1",
-            "fieldsV1": own,
-        }
-        result.insert(len(result) if position is None else position, mine)
+        result.insert(len(result) if position is None else position, _entry(manager, api_version, own))
     return result
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _entry(manager: str, api_version: str, owned: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": api_version,
+        "time": now_rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": owned,
+    }
+
+
+_LAST_SECOND: list[Any] = [None, ""]  # the RFC 3339 text of the last second asked for
+
+
+def now_rfc3339() -> str:
+    """The current UTC time to the second, as metadata timestamps are written (formatted once a second)."""
+    now = datetime.now(UTC)
+    second = now.replace(microsecond=0)
+    if second != _LAST_SECOND[0]:
+        _LAST_SECOND[:] = [second, second.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return str(_LAST_SECOND[1])
 
 
 def _drop_empty_parents(obj: dict[str, Any], path: Path, owned: FieldSet) -> None:
@@ -224,19 +234,27 @@ def _load_owners(obj: dict[str, Any]) -> tuple[Owners, dict[tuple[str, str], str
 
 
 def _store_owners(obj: dict[str, Any], owners: Owners, versions: dict[tuple[str, str], str]) -> None:
-    now = _now()
+    """Write the owners as managedFields; an entry whose fields and version did not change keeps its time,
+    so an apply that changes nothing leaves the object equal to the stored one (and is not written)."""
+    now = now_rfc3339()
+    previous = {
+        (str(e.get("manager", "")), str(e.get("operation", "Update"))): e
+        for e in (obj.get("metadata") or {}).get("managedFields") or []
+    }
     entries = []
     for (manager, operation), fields in owners.items():
         if not fields:
             continue
-        entries.append(
-            {
-                "manager": manager,
-                "operation": operation,
-                "apiVersion": versions.get((manager, operation), ""),
-                "time": now,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": to_fields_v1(fields),
-            }
-        )
+        entry = {
+            "manager": manager,
+            "operation": operation,
+            "apiVersion": versions.get((manager, operation), ""),
+            "time": now,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": to_fields_v1(fields),
+        }
+        old = previous.get((manager, operation))
+        if old is not None and {**old, "time": now} == entry:
+            entry["time"] = old.get("time", now)
+        entries.append(entry)
     obj["metadata"]["managedFields"] = entries

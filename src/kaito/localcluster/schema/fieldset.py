@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from kaito.localcluster.schema.jsonvalue import ABSENT
@@ -24,12 +25,29 @@ METADATA_IGNORED = frozenset(
 )  # fmt: skip
 
 
+# Schema id -> (schema, its merge metadata); holding the schema keeps its id from being reused.
+_SCHEMA_META: dict[int, tuple[dict[str, Any], PatchField]] = {}
+
+
 def meta_from_schema(schema: dict[str, Any]) -> PatchField:
-    """Merge metadata for a custom resource from its structural schema's ``x-kubernetes-list-*`` markers."""
-    fields = {name: meta_from_schema(sub) for name, sub in (schema.get("properties") or {}).items()}
+    """Merge metadata for a custom resource from its structural schema's ``x-kubernetes-list-*`` markers.
+
+    Memoised per schema object: a stored CRD (and so its schema) is never modified in place."""
+    cached = _SCHEMA_META.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    found = _meta_from_schema(schema)
+    if len(_SCHEMA_META) >= 256:
+        _SCHEMA_META.clear()
+    _SCHEMA_META[id(schema)] = (schema, found)
+    return found
+
+
+def _meta_from_schema(schema: dict[str, Any]) -> PatchField:
+    fields = {name: _meta_from_schema(sub) for name, sub in (schema.get("properties") or {}).items()}
     if schema.get("type") == "array" or "items" in schema:
         items = schema.get("items") or {}
-        element = meta_from_schema(items)
+        element = _meta_from_schema(items)
         list_type = schema.get("x-kubernetes-list-type")
         keys = schema.get("x-kubernetes-list-map-keys") or []
         if list_type == "map" and keys:
@@ -40,14 +58,34 @@ def meta_from_schema(schema: dict[str, Any]) -> PatchField:
     return PatchField(fields=fields)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_SCALARS = (str, int, float, bool)
+
+
 def element_key(key: str, value: Any) -> str:
     """The ``k:`` path element of a list-map item with merge key ``key``."""
-    return "k:" + json.dumps({key: value}, separators=(",", ":"), sort_keys=True)
+    if type(value) in _SCALARS:
+        return _scalar_element_key(key, value)
+    return "k:" + _ENCODE({key: value})
 
 
 def value_key(value: Any) -> str:
     """The ``v:`` path element of a set-list item."""
-    return "v:" + json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if type(value) in _SCALARS:
+        return _scalar_value_key(value)
+    return "v:" + _ENCODE(value)
+
+
+# Merge keys repeat (container names, ports, env names): their elements are encoded once. `typed` keeps
+# 1, 1.0 and True apart.
+@lru_cache(maxsize=4096, typed=True)
+def _scalar_element_key(key: str, value: str | float | bool) -> str:
+    return "k:" + _ENCODE({key: value})
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _scalar_value_key(value: str | float | bool) -> str:
+    return "v:" + _ENCODE(value)
 
 
 class _Item:

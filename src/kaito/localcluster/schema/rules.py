@@ -10,6 +10,7 @@ from typing import Any
 from celpy import celtypes
 
 from kaito.localcluster.schema.cel import CELRuleError, CompiledRule, cel_type_name, compile_rule, to_cel
+from kaito.localcluster.schema.cel_reflexive import true_when_unchanged
 from kaito.localcluster.schema.errors import FieldError
 from kaito.localcluster.schema.fieldpath import FieldPath
 from kaito.localcluster.schema.jsonvalue import ABSENT
@@ -50,7 +51,9 @@ def run_rules(
         if compiled.uses_old_self and old is ABSENT and not rule.get("optionalOldSelf"):
             continue
         if transition_only and (
-            not compiled.uses_old_self or text.replace(" ", "") in _TRIVIALLY_TRUE_WHEN_EQUAL
+            not compiled.uses_old_self
+            or text.replace(" ", "") in _TRIVIALLY_TRUE_WHEN_EQUAL
+            or (not rule.get("optionalOldSelf") and true_when_unchanged(text, value))
         ):
             continue
         # A rule is a pure function of what it reads: a pass on the same inputs is a pass again.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class PatchField:
     key: str = ""
     fields: Mapping[str, PatchField] = field(default_factory=dict)
 
-    @property
+    @cached_property  # asked for every list of every object whose managed fields are recorded
     def merges_list(self) -> bool:
         """A list that merges element by element (instead of being replaced)."""
         return "merge" in self.strategy.split(",")

@@ -15,10 +15,12 @@ _RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")
 
 
 def prune(schema: Schema, obj: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``obj`` without fields the structural ``schema`` does not know.
+    """``obj`` without fields the structural ``schema`` does not know (``obj`` itself is not modified).
 
     Honours ``x-kubernetes-preserve-unknown-fields`` and keeps ``apiVersion``/``kind``/``metadata`` at the
-    root and inside ``x-kubernetes-embedded-resource`` objects.
+    root and inside ``x-kubernetes-embedded-resource`` objects. Copy on write: the result shares every part
+    that needed no pruning with ``obj`` (it is ``obj`` itself when nothing was pruned), so treat both as
+    read-only or copy before editing.
     """
     return prune_with_report(schema, obj)[0]
 
@@ -26,7 +28,7 @@ def prune(schema: Schema, obj: dict[str, Any]) -> dict[str, Any]:
 def prune_with_report(schema: Schema, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Like :func:`prune`, also returning the pruned paths (``spec.foo``) for ``fieldValidation``."""
     removed: list[str] = []
-    result = _prune(schema, copy.deepcopy(obj), FieldPath.root(), removed, resource=True)
+    result = _prune(schema, obj, FieldPath.root(), removed, resource=True)
     assert isinstance(result, dict)
     return result, removed
 
@@ -37,34 +39,49 @@ def _prune(schema: Schema, value: Any, path: FieldPath, removed: list[str], *, r
         properties: dict[str, Schema] | None = schema.get("properties")
         additional = schema.get("additionalProperties")
         preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-        for key in list(value):
+        result = value
+        for key, item in value.items():
             if resource and key in _RESOURCE_FIELDS:
                 continue  # ObjectMeta is the API server's business, not the schema's
             if properties is not None and key in properties:
-                value[key] = _prune(properties[key], value[key], path.child(key), removed, resource=False)
+                pruned = _prune(properties[key], item, path.child(key), removed, resource=False)
             elif isinstance(additional, dict):
-                value[key] = _prune(additional, value[key], path.key(key), removed, resource=False)
+                pruned = _prune(additional, item, path.key(key), removed, resource=False)
             elif preserve or additional is True:
                 continue
             else:
                 removed.append(path.child(key).render())
-                del value[key]
-    elif isinstance(value, list):
+                if result is value:
+                    result = dict(value)
+                del result[key]
+                continue
+            if pruned is not item:
+                if result is value:
+                    result = dict(value)
+                result[key] = pruned
+        return result
+    if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
+            pruned_list = value
             for index, item in enumerate(value):
-                value[index] = _prune(items, item, path.index(index), removed, resource=False)
+                pruned = _prune(items, item, path.index(index), removed, resource=False)
+                if pruned is not item:
+                    if pruned_list is value:
+                        pruned_list = list(value)
+                    pruned_list[index] = pruned
+            return pruned_list
     return value
 
 
 def apply_defaults(schema: Schema, obj: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``obj`` with OpenAPI ``default`` values filled in where fields are absent.
+    """``obj`` with OpenAPI ``default`` values filled in where fields are absent (``obj`` is not modified).
 
     Recurses into properties, array ``items`` and ``additionalProperties`` (also into values a default just
     filled in) as kube-apiserver does. A ``null`` in a non-nullable field is replaced by its default, or
-    dropped when it has none.
+    dropped when it has none. Copy on write, like :func:`prune`.
     """
-    result = _default(schema, copy.deepcopy(obj))
+    result = _default(schema, obj)
     assert isinstance(result, dict)
     return result
 
@@ -72,26 +89,46 @@ def apply_defaults(schema: Schema, obj: dict[str, Any]) -> dict[str, Any]:
 def _default(schema: Schema, value: Any) -> Any:
     if isinstance(value, dict):
         properties: dict[str, Schema] = schema.get("properties") or {}
+        result = value
         for key, prop in properties.items():
             current = value.get(key, ABSENT)
             non_nullable_null = current is None and not prop.get("nullable")
             if "default" in prop and (current is ABSENT or non_nullable_null):
-                value[key] = copy.deepcopy(prop["default"])
+                if result is value:
+                    result = dict(value)
+                result[key] = copy.deepcopy(prop["default"])
             elif non_nullable_null:
-                del value[key]
+                if result is value:
+                    result = dict(value)
+                del result[key]
         additional = schema.get("additionalProperties")
-        for key in list(value):
+        for key, item in list(result.items()):
             if key in properties:
-                value[key] = _default(properties[key], value[key])
+                defaulted = _default(properties[key], item)
             elif isinstance(additional, dict):
-                if value[key] is None and not additional.get("nullable") and "default" in additional:
-                    value[key] = copy.deepcopy(additional["default"])
-                value[key] = _default(additional, value[key])
-    elif isinstance(value, list):
+                filled = item
+                if item is None and not additional.get("nullable") and "default" in additional:
+                    filled = copy.deepcopy(additional["default"])
+                defaulted = _default(additional, filled)
+            else:
+                continue
+            if defaulted is not item:
+                if result is value:
+                    result = dict(value)
+                result[key] = defaulted
+        return result
+    if isinstance(value, list):
         items = schema.get("items")
         if isinstance(items, dict):
+            defaulted_list = value
             for index, item in enumerate(value):
+                filled = item
                 if item is None and not items.get("nullable") and "default" in items:
-                    value[index] = copy.deepcopy(items["default"])
-                value[index] = _default(items, value[index])
+                    filled = copy.deepcopy(items["default"])
+                defaulted = _default(items, filled)
+                if defaulted is not item:
+                    if defaulted_list is value:
+                        defaulted_list = list(value)
+                    defaulted_list[index] = defaulted
+            return defaulted_list
     return value

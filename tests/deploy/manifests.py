@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,25 @@ def operator_environment(docs: list[Manifest]) -> dict[str, str | None]:
 
 def load_yaml_documents(path: Path) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def kubectl_runner(environment: dict[str, str], timeout: float) -> Run:
+    """The real kubectl with ``environment``; a failure (unless ``check=False``) fails the test."""
+
+    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(KUBECTL), *args],
+            env=environment,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    return run

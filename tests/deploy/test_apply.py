@@ -12,19 +12,28 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from deploy.manifests import KUBECTL, NAMESPACE, OPERATOR, OVERLAYS, REPO, Manifest, render, render_text
+from deploy.manifests import (
+    NAMESPACE,
+    OPERATOR,
+    OVERLAYS,
+    REPO,
+    Manifest,
+    Run,
+    kubectl_runner,
+    render,
+    render_text,
+)
 from kaito.localcluster.cluster import ThreadedLocalCluster
 from kaito.webhook.registration import Registration
 from kaito.webhook.settings import WebhookSettings
 
 pytestmark = pytest.mark.slow
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +55,7 @@ def environment(deploy_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="module")
 def kubectl(environment: dict[str, str]) -> Run:
-    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(KUBECTL), *args], env=environment, input=input, capture_output=True, text=True, timeout=120
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    return run
+    return kubectl_runner(environment, timeout=120)
 
 
 def _reference(doc: Manifest) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.manifests import KUBECTL, NAMESPACE, OPERATOR, REPO, render
+from deploy.manifests import NAMESPACE, OPERATOR, REPO, Run, kubectl_runner, render
 from kaito.localcluster.builtins import BuiltinsConfig, ImageRuntime, NodeSpec
 from kaito.localcluster.builtins.component import BuiltinControllers
 from kaito.localcluster.cluster import ThreadedLocalCluster
@@ -27,7 +27,6 @@ from kaito.webhook.settings import WebhookSettings
 
 pytestmark = pytest.mark.slow
 OPERATOR_IMAGE = "ghcr.io/kaito-py/kaito"
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +74,7 @@ def environment(cluster: ThreadedLocalCluster, tmp_path_factory: pytest.TempPath
 
 @pytest.fixture(scope="module")
 def kubectl(environment: dict[str, str]) -> Run:
-    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(KUBECTL), *args], env=environment, input=input, capture_output=True, text=True, timeout=180
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    return run
+    return kubectl_runner(environment, timeout=180)
 
 
 def _make(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

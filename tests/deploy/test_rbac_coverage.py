@@ -12,42 +12,45 @@ privilege sneaks in.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 import yaml
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
 
+from deploy.rbac_stack import (
+    CERT_SECRET,
+    KUBECTL,
+    KUSTOMIZATIONS,
+    NAMESPACE,
+    OPERATOR_USER,
+    REPO,
+    Operator,
+    Stack,
+    condition_status,
+    describe,
+    eventually,
+    holder,
+    leading,
+    open_stack,
+    registered,
+)
 from kaito.controllers import resource as kinds
-from kaito.controllers.client import JSON, KubeClient
-from kaito.controllers.errors import NotFoundError
+from kaito.controllers.client import JSON
 from kaito.localcluster.apiserver.rbac import AccessRecord
-from kaito.localcluster.builtins import BuiltinControllers, BuiltinsConfig, ImageRuntime
-from kaito.localcluster.cluster import ThreadedLocalCluster
 from kaito.reconcilers.names import NODECLAIMS, WORKSPACES
-from kaito.webhook.registration import MUTATING_CONFIGURATIONS, VALIDATING_CONFIGURATIONS
+from kaito.webhook.registration import VALIDATING_CONFIGURATIONS
 
-T = TypeVar("T")
-REPO = Path(__file__).resolve().parents[2]
-KUBECTL = REPO / ".venv" / "bin" / "kubectl"
-RBAC = REPO / "deploy" / "base" / "rbac"
-KUSTOMIZATIONS = (RBAC, RBAC / "provisioner", RBAC / "local-provider")
-NAMESPACE = "kaito-system"
-OPERATOR_USER = f"system:serviceaccount:{NAMESPACE}:kaito-operator"
-LEASE = "kaito-operator"
-CERT_SECRET = "kaito-webhook-cert"
-TUNE_OK = "local/tune-ok"
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async with open_stack(tmp_path_factory.mktemp("rbac-coverage")) as built:
+        yield built
+
 
 pytestmark = [
     pytest.mark.slow,
@@ -128,198 +131,6 @@ def test_no_rule_uses_a_wildcard_or_a_name_its_verb_ignores() -> None:
             assert grant.verb in ("get", "update", "patch", "delete"), grant
 
 
-# ---- the cluster -------------------------------------------------------------------------------------------
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], what: str, within: float = 40.0, *, explain: Callable[[], str]
-) -> T:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        found = await probe()
-        if found:
-            return found
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}\n{explain()}")
-        await asyncio.sleep(0.1)
-
-
-def _tune_ok(directory: Path) -> str:
-    script = directory / "kaito-ok"
-    script.write_text("#!/bin/sh\nexit 0\n")
-    script.chmod(0o755)
-    return str(script)
-
-
-@dataclass
-class Stack:
-    threaded: ThreadedLocalCluster
-    kube: KubeClient  # the admin's
-    data_dir: Path
-    runs: list[Operator] = field(default_factory=list)
-
-    @property
-    def log(self) -> Any:
-        return self.threaded.cluster.access_log
-
-    def denials(self) -> list[AccessRecord]:
-        return list(self.log.denied(OPERATOR_USER))
-
-    def explain(self) -> str:
-        denied = "\n".join(f"  DENIED {_describe(r)}" for r in self.denials()) or "  (no denials)"
-        logs = "\n".join(run.log_tail() for run in self.runs)
-        return f"denials of {OPERATOR_USER}:\n{denied}\n{logs}"
-
-    async def apply_kustomization(self, directory: Path) -> None:
-        env = dict(os.environ, KUBECONFIG=str(self.threaded.kubeconfig_path), HOME=str(self.data_dir))
-        argv = [str(KUBECTL), "apply", "-k", str(directory)]
-        result = await asyncio.to_thread(
-            subprocess.run, argv, env=env, capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 0, result.stderr
-
-    async def workspace(self, namespace: str, name: str) -> JSON | None:
-        try:
-            return await self.kube.get(WORKSPACES, name, namespace)
-        except NotFoundError:
-            return None
-
-
-def _describe(record: AccessRecord) -> str:
-    a = record.attributes
-    where = f" ns={a.namespace}" if a.namespace else ""
-    return f"{a.verb} {a.qualified_resource}.{a.api_group or 'core'} name={a.name or '-'}{where}"
-
-
-@pytest.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("rbac-coverage")
-    builtins = BuiltinControllers(
-        BuiltinsConfig(
-            data_dir=data_dir,
-            image_commands={TUNE_OK: ImageRuntime(executables={"kaito": _tune_ok(data_dir)})},
-            simulated_ready_delay_s=0.05,
-            node_heartbeat_s=5.0,
-            restart_backoff_base_s=0.2,
-            restart_backoff_max_s=1.0,
-            probe_time_scale=0.2,
-        )
-    )
-    threaded = ThreadedLocalCluster(
-        data_dir, persist=False, bookmark_interval=2.0, rbac=True, components=[builtins]
-    )
-    await asyncio.to_thread(threaded.start)
-    configuration = k8s.Configuration()
-    await k8s_config.load_kube_config(
-        config_file=str(threaded.kubeconfig_path), client_configuration=configuration
-    )
-    api = k8s.ApiClient(configuration=configuration)
-    built = Stack(threaded, KubeClient(api), data_dir)
-    try:
-        await built.kube.create(kinds.NAMESPACES, {"metadata": {"name": NAMESPACE}})
-        for path in sorted((REPO / "config" / "crd").glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                    await built.kube.create(kinds.CRDS, doc)
-        for directory in KUSTOMIZATIONS:  # as the admin, the way a user installs them
-            await built.apply_kustomization(directory)
-        yield built
-    finally:
-        for run in built.runs:
-            await run.stop()
-        await api.close()
-        await asyncio.to_thread(threaded.stop)
-
-
-# ---- the operator ------------------------------------------------------------------------------------------
-@dataclass
-class Operator:
-    """`kaito operator` as a child process, authenticated as the kaito-operator ServiceAccount."""
-
-    identity: str
-    log_path: Path
-    process: asyncio.subprocess.Process | None = None
-
-    @classmethod
-    async def start(cls, stack: Stack, identity: str, **env: str) -> Operator:
-        kubeconfig = stack.threaded.cluster.service_account_kubeconfig(
-            NAMESPACE, "kaito-operator", stack.data_dir / f"{identity}.kubeconfig"
-        )
-        run = cls(identity, stack.data_dir / f"{identity}.log")
-        argv = [
-            sys.executable, "-m", "kaito.cli", "operator",
-            "--controllers=workspace,provisioner", "--provider=local", "--leader-elect",
-            f"--kubeconfig={kubeconfig}", f"--identity={identity}", "--health-address=127.0.0.1:0",
-            "--webhook-host=127.0.0.1", "--webhook-port=0", "--webhook-url-host=127.0.0.1",
-            "--allow-private-urls", f"--tuning-image={TUNE_OK}", "--shutdown-timeout=5", "--log-format=json",
-        ]  # fmt: skip
-        environment = {
-            **os.environ,
-            "KAITO_RETRY_PERIOD": "0.5",
-            "KAITO_PROVISIONER_LOCAL_NODE_DELAY_S": "0.05",
-            "KAITO_PROVISIONER_NODE_POLL_INTERVAL_S": "1",
-            **env,
-        }
-        with run.log_path.open("ab") as log:
-            run.process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, env=environment
-            )
-        stack.runs.append(run)
-        return run
-
-    def log_tail(self, lines: int = 25) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return f"--- operator {self.identity} log (tail) ---\n" + "\n".join(text.splitlines()[-lines:])
-
-    async def stop(self) -> int | None:
-        """SIGTERM: the operator drains and releases its Lease; its exit code."""
-        if self.process is None or self.process.returncode is not None:
-            return None if self.process is None else self.process.returncode
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.process.wait(), 20)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-            raise
-
-
-async def _holder(stack: Stack) -> str | None:
-    try:
-        lease = await stack.kube.get(kinds.LEASES, LEASE, NAMESPACE)
-    except NotFoundError:
-        return None
-    return str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
-async def _leading(stack: Stack, run: Operator) -> bool:
-    if run.process is not None and run.process.returncode is not None:
-        raise AssertionError(f"the operator exited with {run.process.returncode}\n{stack.explain()}")
-    return await _holder(stack) == run.identity
-
-
-async def _registered(stack: Stack, not_at: str = "") -> bool:
-    """Both webhook configurations exist (and no longer point at `not_at`, a host:port)."""
-    try:
-        hooks = [
-            await stack.kube.get(resource, name)
-            for resource, name in (
-                (VALIDATING_CONFIGURATIONS, "kaito-workspace-validation"),
-                (MUTATING_CONFIGURATIONS, "kaito-workspace-defaulting"),
-            )
-        ]
-    except NotFoundError:
-        return False
-    urls = [hook["webhooks"][0]["clientConfig"]["url"] for hook in hooks]
-    return all(not not_at or f"//{not_at}/" not in url for url in urls)
-
-
-def _condition(ws: JSON | None, type_: str) -> str | None:
-    for item in ((ws or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return str(item.get("status"))
-    return None
-
-
 async def _user_config(stack: Stack, namespace: str, name: str, max_num_seqs: int) -> None:
     text = f"vllm:\n  max-num-seqs: {max_num_seqs}\n"
     body = {"metadata": {"name": name, "namespace": namespace}, "data": {"inference_config.yaml": text}}
@@ -360,8 +171,8 @@ async def _gone(stack: Stack, namespace: str, names: list[str]) -> bool:
 async def lifecycle(stack: Stack) -> Lifecycle:
     run = await Operator.start(stack, "operator-1")
     wait = stack.explain
-    await eventually(lambda: _leading(stack, run), "operator-1 to take the Lease", explain=wait)
-    await eventually(lambda: _registered(stack), "the webhook configurations", explain=wait)
+    await eventually(lambda: leading(stack, run), "operator-1 to take the Lease", explain=wait)
+    await eventually(lambda: registered(stack), "the webhook configurations", explain=wait)
     cert = await stack.kube.get(kinds.SECRETS, CERT_SECRET, NAMESPACE)
     ns = f"rbac-{uuid.uuid4().hex[:6]}"
     await stack.kube.create(kinds.NAMESPACES, {"metadata": {"name": ns}})
@@ -378,7 +189,7 @@ async def lifecycle(stack: Stack) -> Lifecycle:
 
     async def condition(name: str, type_: str) -> JSON | None:
         ws = await stack.workspace(ns, name)
-        return ws if _condition(ws, type_) == "True" else None
+        return ws if condition_status(ws, type_) == "True" else None
 
     ready = await eventually(lambda: condition(names[0], "WorkspaceReady"), "inference ready", explain=wait)
     tuned = await eventually(lambda: condition(names[1], "WorkspaceSucceeded"), "tuning done", explain=wait)
@@ -420,14 +231,14 @@ async def lifecycle(stack: Stack) -> Lifecycle:
     await eventually(lambda: _gone(stack, ns, names), "Workspaces, NodeClaims, Nodes gone", explain=wait)
     denials = stack.denials()
     exit_code = await run.stop()
-    return Lifecycle(denials, exit_code, await _holder(stack), ready, tuned, set(cert.get("data") or {}))
+    return Lifecycle(denials, exit_code, await holder(stack), ready, tuned, set(cert.get("data") or {}))
 
 
 def test_the_operator_runs_a_whole_lifecycle_without_a_denial(lifecycle: Lifecycle) -> None:
-    assert [_describe(r) for r in lifecycle.denials] == []
+    assert [describe(r) for r in lifecycle.denials] == []
     for type_ in ("ResourceReady", "InferenceReady", "WorkspaceReady"):
-        assert _condition(lifecycle.inference, type_) == "True", type_
-    assert _condition(lifecycle.tuning, "JobStarted") == "True"
+        assert condition_status(lifecycle.inference, type_) == "True", type_
+    assert condition_status(lifecycle.tuning, "JobStarted") == "True"
     assert {"ca.crt", "ca.key", "tls.crt", "tls.key"} <= lifecycle.cert_keys
     assert lifecycle.exit_code == 0
     assert lifecycle.holder_after_stop == "", "SIGTERM releases the Lease (an update the Role must allow)"
@@ -460,8 +271,8 @@ async def reduced(stack: Stack, lifecycle: Lifecycle) -> Reduced:
     # Renewing at once makes this replica update the existing certificate Secret.
     run = await Operator.start(stack, "operator-2", KAITO_WEBHOOK_RENEW_BEFORE_DAYS="400")
     wait = stack.explain
-    await eventually(lambda: _leading(stack, run), "operator-2 to take the released Lease", explain=wait)
-    await eventually(lambda: _registered(stack, old_at), "operator-2's webhook registration", explain=wait)
+    await eventually(lambda: leading(stack, run), "operator-2 to take the released Lease", explain=wait)
+    await eventually(lambda: registered(stack, old_at), "operator-2's webhook registration", explain=wait)
     ns = f"rbac-{uuid.uuid4().hex[:6]}"
     await stack.kube.create(kinds.NAMESPACES, {"metadata": {"name": ns}})
     doc = _example("inference/kaito_workspace_phi_3.yaml", ns, "phi-denied")
@@ -479,7 +290,7 @@ async def reduced(stack: Stack, lifecycle: Lifecycle) -> Reduced:
 
 def test_a_missing_rule_shows_up_as_a_denial(reduced: Reduced) -> None:
     assert reduced.new_denials, "no denial recorded: the coverage test could not fail"
-    assert {_describe(r) for r in reduced.new_denials} == {"create nodeclaims.karpenter.sh name=-"}
+    assert {describe(r) for r in reduced.new_denials} == {"create nodeclaims.karpenter.sh name=-"}
     assert reduced.claims == []
     assert reduced.exit_code == 0
     # The operator saw kube-apiserver's 403 message (its reconcile error names what is missing).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kaito.localcluster.apiserver.authn import ADMIN, UserInfo, current_user
 from kaito.localcluster.apiserver.errors import REASON_BY_CODE, ApiError
 from kaito.localcluster.apiserver.registry import ResourceType
 from kaito.localcluster.apiserver.storage import Obj, Storage
@@ -86,6 +87,7 @@ class WebhookAdmission:
         if not self.storage.count(_VALIDATING) and not self.storage.count(_MUTATING):
             return obj
         meta = (obj or old or {}).get("metadata") or {}
+        user = current_user.get() or ADMIN
         try:
             return await self.chain.admit(
                 operation=operation,
@@ -98,7 +100,8 @@ class WebhookAdmission:
                 name=meta.get("name", ""),
                 obj=obj,
                 old=old,
-                user="kubernetes-admin",
+                user=user.name,
+                user_info=review_user_info(user),
                 dry_run=dry_run,
             )
         except AdmissionDenied as denied:
@@ -107,6 +110,16 @@ class WebhookAdmission:
             ) from None
         except NotImplementedError:
             return obj
+
+
+def review_user_info(user: UserInfo) -> dict[str, Any]:
+    """AdmissionReview ``request.userInfo`` for ``user`` (the requester in the RBAC mode, else the admin)."""
+    info: dict[str, Any] = {"username": user.name}
+    if user.uid:
+        info["uid"] = user.uid
+    if user.groups:
+        info["groups"] = list(user.groups)
+    return info
 
 
 def _target_port(service: Obj | None, port: int) -> Any:

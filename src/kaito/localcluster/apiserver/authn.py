@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kaito.localcluster.apiserver.storage import Storage
 
@@ -16,10 +16,12 @@ SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
 @dataclass(frozen=True)
 class UserInfo:
-    """An authenticated identity as the authorizer sees it: a user name and its groups."""
+    """An authenticated identity as the authorizer sees it: a user name, its groups and (for a
+    ServiceAccount) the account object's uid."""
 
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = ""
 
     @property
     def is_superuser(self) -> bool:
@@ -79,6 +81,9 @@ class TokenAuthenticator:
         if user is None:
             return None
         account = user.service_account
-        if account is not None and self.storage.get(("", "serviceaccounts"), *account) is None:
+        if account is None:
+            return user
+        found = self.storage.get(("", "serviceaccounts"), *account)
+        if found is None:
             return None
-        return user
+        return replace(user, uid=str(found["metadata"].get("uid", "")))

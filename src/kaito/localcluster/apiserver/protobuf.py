@@ -1,21 +1,31 @@
-"""Decodes the Kubernetes protobuf request bodies kubectl's typed clients send for a few simple kinds.
+"""Decodes the Kubernetes protobuf request bodies that kubectl's typed clients send, into their JSON form.
 
-kubectl's generated clients (``kubectl create secret|configmap|namespace|serviceaccount``) encode request
-bodies as ``application/vnd.kubernetes.protobuf`` and cannot fall back to JSON. Responses stay JSON, which
-those clients accept. Only the kinds below (and ObjectMeta) are understood; others answer 415.
+kubectl's generated clients (``kubectl create deployment|job|service|role|secret|...``) encode request
+bodies as ``application/vnd.kubernetes.protobuf`` and do not fall back to JSON. Responses stay JSON, which
+those clients accept. The messages understood are the tables of ``protobuf_schema``; a kind without a
+table answers 415, and so does a set field the tables do not know (dropping it would silently change
+what the user asked for), while unknown fields holding their zero value are ignored.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from kaito.localcluster.apiserver.errors import ApiError
+from kaito.localcluster.apiserver.protobuf_schema import (
+    INT_OR_STRING,
+    KINDS,
+    MESSAGES,
+    QUANTITY,
+    SCALARS,
+    Field,
+)
 
 MAGIC = b"k8s\x00"
-Field = tuple[int, int, Any]  # (field number, wire type, value: int for varint, bytes for length-delimited)
+WireField = tuple[int, int, Any]  # (field number, wire type, value: int for varint, bytes otherwise)
+_UNSUPPORTED = "UnsupportedMediaType"
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -31,7 +41,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def fields(data: bytes) -> Iterator[Field]:
+def fields(data: bytes) -> Iterator[WireField]:
     """The wire-format fields of one message, in order."""
     pos = 0
     while pos < len(data):
@@ -40,189 +50,180 @@ def fields(data: bytes) -> Iterator[Field]:
         if wire == 0:
             value, pos = _varint(data, pos)
             yield number, wire, value
-        elif wire == 2:
-            length, pos = _varint(data, pos)
+        elif wire in (1, 2, 5):
+            if wire == 2:
+                length, pos = _varint(data, pos)
+            else:
+                length = 8 if wire == 1 else 4
+            if pos + length > len(data):
+                raise ValueError("truncated field")
             yield number, wire, data[pos : pos + length]
             pos += length
-        elif wire == 1:
-            yield number, wire, data[pos : pos + 8]
-            pos += 8
-        elif wire == 5:
-            yield number, wire, data[pos : pos + 4]
-            pos += 4
         else:
             raise ValueError(f"unsupported wire type {wire}")
 
 
-def _text(value: bytes) -> str:
+def _is_zero(wire: int, value: Any) -> bool:
+    """Whether an unknown field carries only a zero value (proto2 Go structs send those for every field)."""
+    if wire == 0:
+        return bool(value == 0)
+    if not value or not any(value):
+        return True
+    if wire != 2:
+        return False
+    try:
+        return all(_is_zero(w, v) for _, w, v in fields(value))
+    except ValueError:
+        return False
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, bytes):
+        raise ValueError("a string field arrived as a number")
     return value.decode("utf-8")
 
 
-def _map_entry(value: bytes, as_bytes: bool) -> tuple[str, Any]:
-    key, item = "", b""
-    for number, _, part in fields(value):
+def _scalar(kind: str, wire: int, value: Any) -> Any:
+    if kind == "string":
+        return _text(value)
+    if kind == "bytes":
+        if not isinstance(value, bytes):
+            raise ValueError("a bytes field arrived as a number")
+        return base64.b64encode(value).decode()
+    if wire != 0:
+        raise ValueError(f"a {kind} field arrived with wire type {wire}")
+    return _signed(value) if kind == "int" else bool(value)
+
+
+def _is_zero_value(value: Any) -> bool:
+    """A scalar Go's omitempty leaves out of JSON (decoded messages, even empty, are always kept)."""
+    return not isinstance(value, dict) and value in ("", 0, False)
+
+
+def _int_or_string(data: bytes) -> int | str:
+    kind, number, string = 0, 0, ""
+    for field_number, wire, value in fields(data):
+        if field_number == 1:
+            kind = _scalar("int", wire, value)
+        elif field_number == 2:
+            number = _scalar("int", wire, value)
+        elif field_number == 3:
+            string = _text(value)
+    return string if kind == 1 else number
+
+
+def _quantity(data: bytes) -> str:
+    return next((_text(value) for number, _, value in fields(data) if number == 1), "")
+
+
+def _special(message: str, data: bytes) -> Any:
+    return _quantity(data) if message == QUANTITY else _int_or_string(data)
+
+
+def _map_entry(field: Field, data: bytes, path: str) -> tuple[str, Any]:
+    key, raw, wire = "", b"", 2
+    for number, entry_wire, value in fields(data):
         if number == 1:
-            key = _text(part)
+            key = _text(value)
         elif number == 2:
-            item = part
-    return key, base64.b64encode(item).decode() if as_bytes else _text(item)
+            raw, wire = value, entry_wire
+    if field.map_value in SCALARS:
+        return key, _scalar(field.map_value, wire, raw)
+    return key, _decode(field.map_value, _bytes(raw), f"{path}[{key}]")
 
 
-def _time(value: bytes) -> str:
-    seconds = 0
-    for number, _, part in fields(value):
-        if number == 1:
-            seconds = part
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _bytes(value: Any) -> bytes:
+    if not isinstance(value, bytes):
+        raise ValueError("a message field arrived as a number")
+    return value
 
 
-def _owner_reference(value: bytes) -> dict[str, Any]:
-    names = {1: "kind", 3: "name", 4: "uid", 5: "apiVersion"}
-    ref: dict[str, Any] = {}
-    for number, _, part in fields(value):
-        if number in names:
-            ref[names[number]] = _text(part)
-        elif number == 6:
-            ref["controller"] = bool(part)
-        elif number == 7:
-            ref["blockOwnerDeletion"] = bool(part)
-    return ref
+def _items(field: Field, wire: int, value: Any, path: str) -> list[Any]:
+    """The decoded value(s) one wire field holds: several for a packed repeated number field."""
+    if field.type not in SCALARS:
+        return [_decode(field.type, _bytes(value), path)]
+    if field.type in ("int", "bool") and wire == 2:  # packed
+        decoded, pos = [], 0
+        while pos < len(value):
+            item, pos = _varint(value, pos)
+            decoded.append(_scalar(field.type, 0, item))
+        return decoded
+    return [_scalar(field.type, wire, value)]
+
+
+def _decode(message: str, data: bytes, path: str) -> Any:
+    if message in (QUANTITY, INT_OR_STRING):
+        return _special(message, data)
+    table = MESSAGES[message]
+    obj: dict[str, Any] = {}
+    for number, wire, value in fields(data):
+        field = table.get(number)
+        if field is None:
+            if _is_zero(wire, value):
+                continue
+            raise ApiError(
+                415,
+                f"{path or message}: protobuf field {number} of {message} is not understood by this server; "
+                "send the object as application/json",
+                _UNSUPPORTED,
+            )
+        if field.server_set:
+            continue
+        where = f"{path}.{field.name}" if path else field.name
+        if field.map_value:
+            key, item = _map_entry(field, _bytes(value), where)
+            obj.setdefault(field.name, {})[key] = item
+            continue
+        items = _items(field, wire, value, where)
+        if field.repeated:
+            obj.setdefault(field.name, []).extend(items)
+        elif field.keep_zero or not _is_zero_value(items[0]):
+            obj[field.name] = items[0]
+    return obj
+
+
+def decode_message(message: str, data: bytes) -> dict[str, Any]:
+    """The JSON form of one message of ``protobuf_schema.MESSAGES`` (e.g. ``ObjectMeta``)."""
+    try:
+        decoded = _decode(message, data, "")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiError(400, f"unable to decode protobuf body: {err}", "BadRequest") from None
+    if not isinstance(decoded, dict):
+        raise TypeError(f"{message} does not decode to an object")
+    return decoded
 
 
 def object_meta(data: bytes) -> dict[str, Any]:
-    strings = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
-    meta: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number in strings:
-            if value:  # proto2 optional strings arrive even when empty
-                meta[strings[number]] = _text(value)
-        elif number in (11, 12):
-            key, item = _map_entry(value, as_bytes=False)
-            meta.setdefault("labels" if number == 11 else "annotations", {})[key] = item
-        elif number == 13:
-            meta.setdefault("ownerReferences", []).append(_owner_reference(value))
-        elif number == 14:
-            meta.setdefault("finalizers", []).append(_text(value))
-    return meta
-
-
-def _secret(data: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number == 1:
-            obj["metadata"] = object_meta(value)
-        elif number == 2:
-            key, item = _map_entry(value, as_bytes=True)
-            obj.setdefault("data", {})[key] = item
-        elif number == 3:
-            obj["type"] = _text(value)
-        elif number == 4:
-            key, item = _map_entry(value, as_bytes=False)
-            obj.setdefault("stringData", {})[key] = item
-        elif number == 5:
-            obj["immutable"] = bool(value)
-    return obj
-
-
-def _configmap(data: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number == 1:
-            obj["metadata"] = object_meta(value)
-        elif number in (2, 3):
-            key, item = _map_entry(value, as_bytes=number == 3)
-            obj.setdefault("data" if number == 2 else "binaryData", {})[key] = item
-        elif number == 4:
-            obj["immutable"] = bool(value)
-    return obj
-
-
-def _namespace(data: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number == 1:
-            obj["metadata"] = object_meta(value)
-        elif number == 2:
-            finalizers = [_text(v) for n, _, v in fields(value) if n == 1]
-            obj["spec"] = {"finalizers": finalizers} if finalizers else {}
-    return obj
-
-
-def _service_account(data: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number == 1:
-            obj["metadata"] = object_meta(value)
-        elif number == 4:
-            obj["automountServiceAccountToken"] = bool(value)
-    return obj
-
-
-_ATTRIBUTE_NAMES = {
-    1: "namespace",
-    2: "verb",
-    3: "group",
-    4: "version",
-    5: "resource",
-    6: "subresource",
-    7: "name",
-}
-
-
-def _attributes(part: bytes) -> dict[str, str]:
-    return {_ATTRIBUTE_NAMES[n]: _text(v) for n, _, v in fields(part) if n in _ATTRIBUTE_NAMES and v}
-
-
-def _access_review(data: bytes) -> dict[str, Any]:
-    """SelfSubjectAccessReview: metadata=1, spec=2 {resourceAttributes=1, nonResourceAttributes=2}."""
-    spec: dict[str, Any] = {}
-    for number, _, value in fields(data):
-        if number != 2:
-            continue
-        for inner, _, part in fields(value):
-            if inner == 1:
-                spec["resourceAttributes"] = _attributes(part)
-            elif inner == 2:
-                spec["nonResourceAttributes"] = {
-                    ("path" if n == 1 else "verb"): _text(v) for n, _, v in fields(part) if n in (1, 2)
-                }
-    return {"metadata": {}, "spec": spec}
-
-
-_DECODERS: dict[tuple[str, str], Callable[[bytes], dict[str, Any]]] = {
-    ("v1", "Secret"): _secret,
-    ("v1", "ConfigMap"): _configmap,
-    ("v1", "Namespace"): _namespace,
-    ("v1", "ServiceAccount"): _service_account,
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _access_review,
-    ("authentication.k8s.io/v1", "SelfSubjectReview"): lambda data: {"metadata": {}},
-}
+    return decode_message("ObjectMeta", data)
 
 
 def decode(body: bytes) -> dict[str, Any]:
     """The JSON form of a protobuf-encoded object; 415 for kinds this server cannot read as protobuf."""
     if not body.startswith(MAGIC):
-        raise ApiError(415, "protobuf body without the k8s magic prefix", "UnsupportedMediaType")
+        raise ApiError(415, "protobuf body without the k8s magic prefix", _UNSUPPORTED)
     api_version = kind = ""
     raw = b""
     try:
         for number, _, value in fields(body[len(MAGIC) :]):
             if number == 1:
-                for inner, _, part in fields(value):
+                for inner, _, part in fields(_bytes(value)):
                     if inner == 1:
                         api_version = _text(part)
                     elif inner == 2:
                         kind = _text(part)
             elif number == 2:
-                raw = value
-        decoder = _DECODERS.get((api_version, kind))
-        if decoder is None:
-            raise ApiError(
-                415,
-                f"the server cannot decode {kind or 'this kind'} from protobuf; send application/json",
-                "UnsupportedMediaType",
-            )
-        obj = decoder(raw)
+                raw = _bytes(value)
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, f"unable to decode protobuf body: {err}", "BadRequest") from None
-    return {"apiVersion": api_version, "kind": kind, **obj}
+    message = KINDS.get((api_version, kind))
+    if message is None:
+        raise ApiError(
+            415,
+            f"the server cannot decode {kind or 'this kind'} from protobuf; send application/json",
+            _UNSUPPORTED,
+        )
+    return {"apiVersion": api_version, "kind": kind, **decode_message(message, raw)}

@@ -83,10 +83,12 @@ class AdmissionChain:
         old: dict[str, Any] | None,
         user: str,
         dry_run: bool,
+        user_info: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Return the (possibly mutated) object; raise AdmissionDenied on a denial or a Fail-policy error.
 
         ``operation`` is CREATE, UPDATE, DELETE or CONNECT; ``subresource`` is "" for the main resource.
+        ``user_info`` (username, uid, groups) is sent as ``request.userInfo``; without it, ``user`` alone.
         """
         mutating, validating = await self._load()
         if not mutating and not validating:
@@ -99,7 +101,7 @@ class AdmissionChain:
             "name": name,
             "namespace": namespace,
             "operation": operation,
-            "userInfo": {"username": user},
+            "userInfo": user_info or {"username": user},
             "oldObject": old,
             "dryRun": dry_run,
         }

@@ -8,6 +8,7 @@ from typing import Any
 from kaito.localcluster.apiserver.builtin_schema import strict_decoding_problems
 from kaito.localcluster.apiserver.errors import ApiError, bad_request
 from kaito.localcluster.apiserver.meta import now_rfc3339
+from kaito.localcluster.apiserver.pod_grace import PODS, mark_graceful, pod_grace_period
 from kaito.localcluster.apiserver.registry import ResourceType
 from kaito.localcluster.apiserver.storage import Obj, Storage
 
@@ -28,15 +29,23 @@ def deletion_state(storage: Storage, rtype: ResourceType, old: Obj, options: dic
     if gc_finalizer and gc_finalizer not in finalizers and storage.dependents_of(old["metadata"]["uid"]):
         finalizers.append(gc_finalizer)
     is_namespace = rtype.store_key == NAMESPACES
-    if not finalizers and not (is_namespace and blocks_removal(rtype, old)):
+    grace = pod_grace_period(storage, old, options) if rtype.store_key == PODS else 0
+    pending = bool(old["metadata"].get("deletionGracePeriodSeconds"))
+    # A forced pod delete is stamped (grace 0) so that its kubelet stops the containers at once.
+    forced = rtype.store_key == PODS and options.get("gracePeriodSeconds") == 0
+    if not (grace or finalizers or pending or forced) and not (is_namespace and blocks_removal(rtype, old)):
         return old
     new = copy.copy(old)
     meta = new["metadata"] = dict(old["metadata"])
     if finalizers:
         meta["finalizers"] = finalizers
-    if not meta.get("deletionTimestamp"):
+    if grace:
+        mark_graceful(meta, grace)
+    elif not meta.get("deletionTimestamp"):
         meta["deletionTimestamp"] = now_rfc3339()
         meta["deletionGracePeriodSeconds"] = 0
+    else:
+        meta["deletionGracePeriodSeconds"] = 0  # forced: finalizers alone hold it now
     if is_namespace:
         new["status"] = dict(old.get("status") or {}, phase="Terminating")
     return new
@@ -57,7 +66,9 @@ def strict_decode(rtype: ResourceType, obj: Obj, field_validation: str) -> None:
 
 
 def blocks_removal(rtype: ResourceType, obj: Obj) -> bool:
-    """Whether a deleted object must stay: finalizers remain (for namespaces also ``spec.finalizers``)."""
-    if obj["metadata"].get("finalizers"):
+    """Whether a deleted object must stay: finalizers remain (for namespaces also ``spec.finalizers``), or
+    a pod's grace period is still running (its kubelet removes it with grace 0)."""
+    meta = obj["metadata"]
+    if meta.get("finalizers") or (meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds")):
         return True
     return rtype.store_key == NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))

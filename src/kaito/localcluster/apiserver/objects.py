@@ -352,7 +352,7 @@ class ObjectService:
                 if new != old:
                     self.storage.put(rtype.store_key, new, "MODIFIED")
                 return self.as_version(rtype, new)
-            event = self.storage.remove(rtype.store_key, ns, name)
+            event = self.storage.remove(rtype.store_key, ns, name, last=new)
             return self.as_version(rtype, event.obj if event else old)
         raise conflict(rtype.resource, rtype.group, name)
 

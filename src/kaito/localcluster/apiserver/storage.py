@@ -154,15 +154,16 @@ class Storage:
         _remember_stored(obj)
         return self._emit(WatchEvent(rv, event_type, key, obj, prev))
 
-    def remove(self, key: StoreKey, namespace: str, name: str) -> WatchEvent | None:
+    def remove(self, key: StoreKey, namespace: str, name: str, last: Obj | None = None) -> WatchEvent | None:
+        """Remove an object; ``last`` is the state the DELETED event carries (default: as stored)."""
         bucket = self._objects.get(key)
         if not bucket or (namespace, name) not in bucket:
             return None
         prev = bucket.pop((namespace, name))
         self._unindex(key, (namespace, name), prev)
         rv = self.next_rv()
-        final = dict(prev)
-        final["metadata"] = dict(prev["metadata"], resourceVersion=str(rv))
+        final = dict(last if last is not None else prev)
+        final["metadata"] = dict(final["metadata"], resourceVersion=str(rv))
         return self._emit(WatchEvent(rv, "DELETED", key, final, prev))
 
     def _index(self, key: StoreKey, okey: ObjKey, obj: Obj) -> None:

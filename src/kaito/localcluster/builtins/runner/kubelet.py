@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -71,6 +72,11 @@ class Kubelet:
             self._finalized.discard(uid)
             if worker is not None:
                 grace = float(pod.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+                if pod["metadata"].get("deletionTimestamp"):  # forced: what is left of the grace, >= 1 s
+                    asked = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+                    grace = max(_remaining_grace(pod, asked), 1.0)
+                if uid in self._stopping:
+                    worker.kill_deadline.shorten(grace)
                 self._stop_worker(uid, worker, grace, delete_object=False)
             return
         if worker is None:
@@ -90,11 +96,14 @@ class Kubelet:
             log.debug("kubelet.pod_started", pod=object_key(pod))
         else:
             worker.update(pod)
-        if pod["metadata"].get("deletionTimestamp") and uid not in self._stopping:
+        if pod["metadata"].get("deletionTimestamp"):
             grace = pod["metadata"].get("deletionGracePeriodSeconds")
             if grace is None:
                 grace = pod.get("spec", {}).get("terminationGracePeriodSeconds", 30)
-            self._stop_worker(uid, worker, float(grace), delete_object=True)
+            if uid in self._stopping:
+                worker.kill_deadline.shorten(_remaining_grace(pod, float(grace)))  # a shorter DELETE
+            else:
+                self._stop_worker(uid, worker, float(grace), delete_object=True)
 
     def _stop_worker(self, uid: str, worker: PodWorker, grace: float, delete_object: bool) -> None:
         if uid in self._stopping:
@@ -148,3 +157,14 @@ class Kubelet:
         """A LogProvider for the API server's `pods/log`."""
         pod = self.pods.get(f"{namespace}/{name}")
         return await read_pod_log(pod, query) if pod is not None else ""
+
+
+def _remaining_grace(pod: Obj, grace: float) -> float:
+    """What is left of the grace period; the deletionTimestamp (to the second) caps it once shortened."""
+    stamp = pod["metadata"].get("deletionTimestamp")
+    try:
+        deadline = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return grace
+    left = (deadline - datetime.now(UTC)).total_seconds()
+    return min(grace, left + 1.0)  # +1: the stamp is truncated to the second

@@ -57,6 +57,7 @@ class PodWorker:
         self.volume_paths: dict[str, Path] = {}
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.kill_reasons: dict[str, str] = {}
+        self.kill_deadline = process.KillDeadline()  # set once the pod is being deleted
         self.start_time = now_stamp()
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -350,10 +351,14 @@ class PodWorker:
         """Stop every container (SIGTERM, grace, SIGKILL); if the pod object is still there, report the
         final container states and remove it (delete with grace 0), as a kubelet does."""
         self.terminating = True
+        self.kill_deadline.shorten(grace_s)
         running = dict(self.processes)
-        for name in running:
+        for name, child in running.items():
             self.event("Killing", f"Stopping container {name}")
-        codes = await asyncio.gather(*(process.stop(child, grace_s) for child in running.values()))
+            if child.returncode is None:
+                process.signal_group(child, signal.SIGTERM)
+        await self.kill_deadline.wait_exit(list(running.values()))
+        codes = await asyncio.gather(*(process.kill(child) for child in running.values()))
         for task in [*self._tasks, *self._kills]:
             task.cancel()
         for task in [*self._tasks, *self._kills]:

@@ -1,4 +1,4 @@
-"""Child processes in their own process groups: logs to a file; stop = SIGTERM, grace, SIGKILL."""
+"""Child processes in their own process groups: logs to a file; stop = SIGTERM, grace (movable), SIGKILL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 
 def free_loopback_port() -> int:
@@ -54,3 +55,44 @@ async def stop(process: asyncio.subprocess.Process, grace_s: float) -> int:
             await asyncio.wait_for(process.wait(), max(grace_s, 0.0))
     signal_group(process, signal.SIGKILL)  # also reaps grandchildren that outlived the leader
     return await process.wait()
+
+
+async def kill(process: asyncio.subprocess.Process) -> int:
+    """SIGKILL the whole group and reap the leader."""
+    signal_group(process, signal.SIGKILL)
+    return await process.wait()
+
+
+class KillDeadline:
+    """When the processes of a stopping pod get SIGKILL; a later, shorter DELETE moves it earlier."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self._moved = asyncio.Event()
+
+    def shorten(self, grace_s: float) -> None:
+        at = asyncio.get_running_loop().time() + max(grace_s, 0.0)
+        if self.at is None or at < self.at:
+            self.at = at
+            self._moved.set()
+
+    async def wait_exit(self, processes: list[asyncio.subprocess.Process]) -> None:
+        """Wait until every process has exited or the deadline (as it is then) has passed."""
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[list[int]] = asyncio.ensure_future(
+            asyncio.gather(*(p.wait() for p in processes))
+        )
+        try:
+            while not exited.done():
+                self._moved.clear()
+                remaining = (self.at if self.at is not None else loop.time()) - loop.time()
+                if remaining <= 0:
+                    return
+                moved: asyncio.Future[bool] = asyncio.ensure_future(self._moved.wait())
+                either: set[asyncio.Future[Any]] = {exited, moved}
+                await asyncio.wait(either, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                moved.cancel()
+        finally:
+            exited.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await exited

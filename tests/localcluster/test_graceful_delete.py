@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,12 @@ async def _running_pods(cluster: BuiltinsCluster, ns: str, app: str) -> list[Any
     return [p for p in listed.items if p.status.phase == "Running" and p.metadata.deletion_timestamp is None]
 
 
+async def _the_running_pod(cluster: BuiltinsCluster, ns: str, app: str) -> Any:
+    """The one Running, not terminating pod of ``app``, or None."""
+    pods = await _running_pods(cluster, ns, app)
+    return pods[0] if len(pods) == 1 else None
+
+
 async def test_a_statefulset_recreates_its_pod_only_once_the_old_one_is_gone(
     builtins_cluster: BuiltinsCluster,
 ) -> None:
@@ -258,9 +265,8 @@ async def test_a_statefulset_recreates_its_pod_only_once_the_old_one_is_gone(
     ns = await cluster.namespace()
     await cluster.apps.create_namespaced_stateful_set(ns, _workload("StatefulSet", "db", SLOW_EXIT, 30))
 
-    async def one_running() -> Any:
-        pods = await _running_pods(cluster, ns, "db")
-        return pods[0] if len(pods) == 1 else None
+    def one_running() -> Awaitable[Any]:
+        return _the_running_pod(cluster, ns, "db")
 
     old = await cluster.eventually(one_running, "db-0 Running", within=60)
     await cluster.core.delete_namespaced_pod("db-0", ns)
@@ -282,9 +288,8 @@ async def test_a_replicaset_replaces_a_terminating_pod_at_once(builtins_cluster:
     ns = await cluster.namespace()
     await cluster.apps.create_namespaced_replica_set(ns, _workload("ReplicaSet", "web", SLOW_EXIT, 30))
 
-    async def one_running() -> Any:
-        pods = await _running_pods(cluster, ns, "web")
-        return pods[0] if len(pods) == 1 else None
+    def one_running() -> Awaitable[Any]:
+        return _the_running_pod(cluster, ns, "web")
 
     old = await cluster.eventually(one_running, "web pod Running", within=60)
     await cluster.core.delete_namespaced_pod(old.metadata.name, ns)

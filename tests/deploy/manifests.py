@@ -111,3 +111,16 @@ def kubectl_runner(environment: dict[str, str], timeout: float) -> Run:
         return result
 
     return run
+
+
+def run_make(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`make ARGS` at the repository root; `-o`: never rebuild the venv stamp (tests use their own venv)."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +21,12 @@ from deploy.manifests import (
     NAMESPACE,
     OPERATOR,
     OVERLAYS,
-    REPO,
     Manifest,
     Run,
     kubectl_runner,
     render,
     render_text,
+    run_make,
 )
 from kaito.localcluster.cluster import ThreadedLocalCluster
 from kaito.webhook.registration import Registration
@@ -97,19 +96,6 @@ def _wait_gone(kubectl: Run, docs: list[Manifest], timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def _make(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    # -o: never rebuild the venv stamp; the tests use the venv they run in.
-    return subprocess.run(
-        ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def test_default_overlay_applies_idempotently_and_deletes(kubectl: Run) -> None:
     docs = render("default")
     directory = str(OVERLAYS["default"])
@@ -168,7 +154,7 @@ def _registered_configurations() -> list[Manifest]:
 
 
 def test_make_deploy_and_undeploy(kubectl: Run, environment: dict[str, str]) -> None:
-    deployed = _make(environment, "deploy", "IMG=example.com/kaito/operator:1.2.3")
+    deployed = run_make(environment, "deploy", "IMG=example.com/kaito/operator:1.2.3")
     assert deployed.returncode == 0, deployed.stderr
     deployment = json.loads(kubectl("get", "deployment", OPERATOR, "-n", NAMESPACE, "-o", "json").stdout)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
@@ -176,7 +162,7 @@ def test_make_deploy_and_undeploy(kubectl: Run, environment: dict[str, str]) -> 
     # The running operator would now register its webhook configurations; they carry no owner.
     configurations = _registered_configurations()
     kubectl("create", "-f", "-", input=yaml.safe_dump_all(configurations))
-    undeployed = _make(environment, "undeploy")
+    undeployed = run_make(environment, "undeploy")
     assert undeployed.returncode == 0, undeployed.stderr
     _wait_gone(kubectl, [*render("default"), *configurations])
 
@@ -184,19 +170,19 @@ def test_make_deploy_and_undeploy(kubectl: Run, environment: dict[str, str]) -> 
 def test_make_deploy_refuses_azure_placeholders(environment: dict[str, str]) -> None:
     if "00000000-0000-0000-0000-000000000000" not in render_text("azure"):
         pytest.skip("deploy/overlays/azure has been configured with real values")
-    result = _make(environment, "deploy", "OVERLAY=azure")
+    result = run_make(environment, "deploy", "OVERLAY=azure")
     assert result.returncode != 0
     assert "deploy/overlays/azure/azure.env" in result.stderr
 
 
 def test_make_deploy_dry_run() -> None:
-    result = _make(dict(os.environ), "-n", "deploy", "IMG=example.com/kaito:1")
+    result = run_make(dict(os.environ), "-n", "deploy", "IMG=example.com/kaito:1")
     assert result.returncode == 0, result.stderr
     assert "kubectl kustomize deploy/default" in result.stdout
     assert "image: example.com/kaito:1#" in result.stdout
     assert "apply --server-side" in result.stdout
-    azure = _make(dict(os.environ), "-n", "deploy", "IMG=example.com/kaito:1", "OVERLAY=azure")
+    azure = run_make(dict(os.environ), "-n", "deploy", "IMG=example.com/kaito:1", "OVERLAY=azure")
     assert "kubectl kustomize deploy/overlays/azure" in azure.stdout
-    missing = _make(dict(os.environ), "deploy", "OVERLAY=nonexistent")
+    missing = run_make(dict(os.environ), "deploy", "OVERLAY=nonexistent")
     assert missing.returncode != 0
     assert "no overlay deploy/overlays/nonexistent" in missing.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.manifests import NAMESPACE, OPERATOR, REPO, Run, kubectl_runner, render
+from deploy.manifests import NAMESPACE, OPERATOR, REPO, Run, kubectl_runner, render, run_make
 from kaito.localcluster.builtins import BuiltinsConfig, ImageRuntime, NodeSpec
 from kaito.localcluster.builtins.component import BuiltinControllers
 from kaito.localcluster.cluster import ThreadedLocalCluster
@@ -77,18 +76,6 @@ def kubectl(environment: dict[str, str]) -> Run:
     return kubectl_runner(environment, timeout=180)
 
 
-def _make(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", "-o", ".venv/.installed", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 def _eventually(what: str, probe: Callable[[], Any], timeout: float = 120) -> Any:
     """Poll until `probe()` returns something truthy; fail with `what` and the last value."""
     deadline = time.monotonic() + timeout
@@ -115,7 +102,7 @@ def _operator_logs(kubectl: Run) -> str:
 
 
 def test_deployment_runs_and_undeploys(kubectl: Run, environment: dict[str, str]) -> None:
-    deployed = _make(environment, "deploy")
+    deployed = run_make(environment, "deploy")
     assert deployed.returncode == 0, deployed.stderr
     try:
         rollout = kubectl(
@@ -173,7 +160,7 @@ def test_deployment_runs_and_undeploys(kubectl: Run, environment: dict[str, str]
             timeout=60,
         )
     finally:
-        undeployed = _make(environment, "undeploy", "UNDEPLOY_TIMEOUT=120s")
+        undeployed = run_make(environment, "undeploy", "UNDEPLOY_TIMEOUT=120s")
     assert undeployed.returncode == 0, f"{undeployed.stdout}{undeployed.stderr}"
     for args in (
         ("workspace", workspace["metadata"]["name"]),

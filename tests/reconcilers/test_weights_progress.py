@@ -25,7 +25,7 @@ from kaito.localcluster.builtins import ImageRuntime
 from kaito.presets import get_preset
 from kaito.reconcilers.inference import WorkloadShape, preset_pod_template
 from kaito.reconcilers.names import WORKSPACES, workspace_labels
-from kaito.reconcilers.pods import DOWNLOADING_WEIGHTS, summarize_pods
+from kaito.reconcilers.pods import DOWNLOADING_WEIGHTS, PodProblem, summarize_pods
 from kaito.reconcilers.settings import WorkspaceSettings
 from kaito.reconcilers.status import StatusBuilder
 from kaito.reconcilers.weights_progress import LOG_LIMIT_BYTES, LOG_TAIL_LINES, WeightsProgressReader
@@ -100,15 +100,15 @@ def _line(done: int, total: int, rate: int | None) -> str:
     return json.dumps(body | {"level": "info", "timestamp": "2026-01-01T00:00:01Z"})
 
 
-def _builder(workspace: Workspace, informer: Informer) -> StatusBuilder:
-    """The status as the workload pass leaves it: InferenceReady from the pods' summary."""
+def _pass(workspace: Workspace, informer: Informer) -> tuple[StatusBuilder, PodProblem]:
+    """The status as the workload pass leaves it (InferenceReady from the pods' summary), and its problem."""
     builder = StatusBuilder(workspace)
     builder.resource(True, "NodesReady", "1 GPU node(s) ready")
     problem = summarize_pods(informer.store.select(None)).problem
     assert problem is not None
     builder.inference(False, problem.reason, f"pod {problem.pod}: {problem.message}")
     builder.summarize_inference()
-    return builder
+    return builder, problem
 
 
 def _message(builder: StatusBuilder, type_: str = "InferenceReady") -> tuple[str, str]:
@@ -131,8 +131,8 @@ async def test_the_newest_progress_line_becomes_the_message_and_the_pass_requeue
         ]
     )
     client = _LogClient(log + "\n")
-    builder = _builder(workspace, informer)
-    result = await WeightsProgressReader(client, informer, SETTINGS).show(workspace, builder)
+    builder, problem = _pass(workspace, informer)
+    result = await WeightsProgressReader(client, SETTINGS).show(workspace, problem, builder)
     assert result == Result(requeue_after=7.5)
     expected = (DOWNLOADING_WEIGHTS, "pod ws-1: downloading weights: 3.1/7.1 GiB, 210 MiB/s")
     assert _message(builder) == expected
@@ -163,9 +163,9 @@ async def test_the_newest_progress_line_becomes_the_message_and_the_pass_requeue
 async def test_without_a_progress_line_the_generic_message_stays(answer: str | Exception) -> None:
     workspace = _workspace()
     informer = _pods(workspace, RUNNING)
-    builder = _builder(workspace, informer)
+    builder, problem = _pass(workspace, informer)
     before = _message(builder)
-    result = await WeightsProgressReader(_LogClient(answer), informer, SETTINGS).show(workspace, builder)
+    result = await WeightsProgressReader(_LogClient(answer), SETTINGS).show(workspace, problem, builder)
     assert result == Result(requeue_after=7.5)  # the download goes on: look again
     assert _message(builder) == before
     assert before[0] == DOWNLOADING_WEIGHTS
@@ -175,12 +175,14 @@ async def test_without_a_progress_line_the_generic_message_stays(answer: str | E
 async def test_no_log_read_and_no_requeue_unless_downloading() -> None:
     workspace = _workspace()
     client = _LogClient(_line(1, 2, 3))
-    informer = _pods(workspace, DONE)
+    reader = WeightsProgressReader(client, SETTINGS)
     builder = StatusBuilder(workspace)
     builder.inference(False, "PodsStarting", "0 of 1 inference pod(s) ready")
-    assert await WeightsProgressReader(client, informer, SETTINGS).show(workspace, builder) is None
+    assert await reader.show(workspace, None, builder) is None
+    crashing = PodProblem("ws-0", "CrashLoopBackOff", "back-off restarting failed container")
+    assert await reader.show(workspace, crashing, builder) is None
     builder.inference(True, "InferenceReady", "1 inference pod(s) ready")
-    assert await WeightsProgressReader(client, informer, SETTINGS).show(workspace, builder) is None
+    assert await reader.show(workspace, None, builder) is None
     assert client.reads == []
 
 
@@ -189,15 +191,16 @@ async def test_unchanged_progress_writes_nothing() -> None:
     workspace = _workspace()
     informer = _pods(workspace, RUNNING)
     client = _LogClient(_line(5 * MIB, 10 * MIB, 2 * MIB))
-    first = _builder(workspace, informer)
-    await WeightsProgressReader(client, informer, SETTINGS).show(workspace, first)
+    reader = WeightsProgressReader(client, SETTINGS)
+    first, problem = _pass(workspace, informer)
+    await reader.show(workspace, problem, first)
     assert first.changed
-    again = _builder(_workspace(first.document()), informer)
-    await WeightsProgressReader(client, informer, SETTINGS).show(workspace, again)
+    again, problem = _pass(_workspace(first.document()), informer)
+    await reader.show(workspace, problem, again)
     assert not again.changed
     client.answer = _line(6 * MIB, 10 * MIB, 2 * MIB)
-    moved = _builder(_workspace(first.document()), informer)
-    await WeightsProgressReader(client, informer, SETTINGS).show(workspace, moved)
+    moved, problem = _pass(_workspace(first.document()), informer)
+    await reader.show(workspace, problem, moved)
     assert moved.changed
     assert _message(moved)[1] == "pod ws-0: downloading weights: 6.0/10.0 MiB, 2 MiB/s"
 

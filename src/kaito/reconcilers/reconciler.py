@@ -89,7 +89,7 @@ class WorkspaceReconciler:
         # `echoes.predicate()`) would only start one more pass that finds nothing to do.
         self.echoes = OwnWrites()
         self.children = workloads.Children(client, caches, settings, self._event, self.echoes)
-        self.weights_progress = WeightsProgressReader(client, caches.pods, settings)
+        self.weights_progress = WeightsProgressReader(client, settings)
         # Workspaces we wrote whose new version the cache has not delivered yet: superseded versions, newest.
         self._written: dict[ObjectKey, tuple[set[str], Obj]] = {}
 
@@ -178,8 +178,8 @@ class WorkspaceReconciler:
         builder.resource(True, "NodesReady", f"{len(placement.chosen)} GPU node(s) ready")
         builder.status.worker_nodes = sorted(placement.chosen)
         if workspace.inference is not None:
-            await self.children.inference(workspace, obj, sizing, placement, user, builder)
-            return await self.weights_progress.show(workspace, builder)  # requeues while downloading
+            problem = await self.children.inference(workspace, obj, sizing, placement, user, builder)
+            return await self.weights_progress.show(workspace, problem, builder)  # requeues while downloading
         await self.children.tuning(workspace, obj, sizing, placement, builder)
         return None
 

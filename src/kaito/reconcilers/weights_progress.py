@@ -11,14 +11,11 @@ from typing import Final
 
 import structlog
 
-from kaito.api.constants import CONDITION_INFERENCE_READY
 from kaito.api.weights import WEIGHTS_CONTAINER, WeightsProgress, latest_progress
 from kaito.api.workspace import Workspace
 from kaito.controllers.client import KubeClient
 from kaito.controllers.controller import Result
-from kaito.controllers.informer import Informer
-from kaito.reconcilers.names import workspace_labels
-from kaito.reconcilers.pods import DOWNLOADING_WEIGHTS, summarize_pods
+from kaito.reconcilers.pods import DOWNLOADING_WEIGHTS, PodProblem
 from kaito.reconcilers.settings import WorkspaceSettings
 from kaito.reconcilers.status import StatusBuilder
 
@@ -32,23 +29,19 @@ LOG_LIMIT_BYTES: Final = 64 * 1024
 class WeightsProgressReader:
     """Reads a downloading pod's progress into the Workspace status (see the module docstring)."""
 
-    def __init__(self, client: KubeClient, pods: Informer, settings: WorkspaceSettings) -> None:
+    def __init__(self, client: KubeClient, settings: WorkspaceSettings) -> None:
         self.client = client
-        self.pods = pods
         self.settings = settings
         self._warned = False
 
-    async def show(self, workspace: Workspace, builder: StatusBuilder) -> Result | None:
-        """When InferenceReady says DownloadingWeights, name the bytes and the rate; requeue to refresh."""
-        condition = builder.status.condition(CONDITION_INFERENCE_READY)
-        if condition is None or condition.is_true or condition.reason != DOWNLOADING_WEIGHTS:
-            return None
-        namespace = workspace.metadata.namespace
-        pods = self.pods.store.select({"matchLabels": workspace_labels(workspace)}, namespace)
-        problem = summarize_pods(pods).problem  # the pod InferenceReady names
+    async def show(
+        self, workspace: Workspace, problem: PodProblem | None, builder: StatusBuilder
+    ) -> Result | None:
+        """When the inference pods' problem (the one InferenceReady names) is a weights download, name its
+        bytes and rate in InferenceReady and requeue to refresh them."""
         if problem is None or problem.reason != DOWNLOADING_WEIGHTS:
             return None
-        progress = await self.read(namespace, problem.pod)
+        progress = await self.read(workspace.metadata.namespace, problem.pod)
         if progress is not None:
             builder.inference(False, DOWNLOADING_WEIGHTS, f"pod {problem.pod}: {progress.summary()}")
             builder.summarize_inference()

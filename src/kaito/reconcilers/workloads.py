@@ -24,7 +24,7 @@ from kaito.reconcilers.names import (
     workspace_labels,
 )
 from kaito.reconcilers.placement import Placement, Sizing
-from kaito.reconcilers.pods import job_outcome, summarize_pods
+from kaito.reconcilers.pods import PodProblem, job_outcome, summarize_pods
 from kaito.reconcilers.runtime_config import (
     ADAPTERS_KEY,
     RUNTIME_CONFIG_KEY,
@@ -102,7 +102,8 @@ class Children:
         placement: Placement,
         user: UserInferenceConfig | None,
         builder: StatusBuilder,
-    ) -> None:
+    ) -> PodProblem | None:
+        """Write the inference children and set InferenceReady from the pods; the problem it names, if any."""
         assert workspace.inference is not None
         multi = sizing.multi_node
         preset = get_preset(workspace.inference.preset.name) if workspace.inference.preset else None
@@ -155,6 +156,7 @@ class Children:
         builder.status.replicas = min(summary.ready, shape.pods) // max(per_replica, 1)
         builder.status.selector = selector_string(labels)
         builder.summarize_inference()
+        return None if summary.ready >= shape.pods else summary.problem
 
     async def tuning(
         self, workspace: Workspace, owner: Obj, sizing: Sizing, placement: Placement, builder: StatusBuilder

@@ -8,7 +8,7 @@ from kaito.localcluster.apiserver.authn import ADMIN, UserInfo, current_user
 from kaito.localcluster.apiserver.errors import REASON_BY_CODE, ApiError
 from kaito.localcluster.apiserver.registry import ResourceType
 from kaito.localcluster.apiserver.storage import Obj, Storage
-from kaito.localcluster.builtins.names import port_annotation
+from kaito.localcluster.networking.endpoints import connect_address
 from kaito.localcluster.schema import AdmissionChain, AdmissionDenied
 
 _VALIDATING = ("admissionregistration.k8s.io", "validatingwebhookconfigurations")
@@ -58,15 +58,14 @@ class WebhookAdmission:
         return f"https://{cluster_ip}:{port}"
 
     def _dial(self, namespace: str, address: dict[str, Any], port: int) -> tuple[str, int]:
-        """Where an endpoint's port is reached: a runner pod serves each container port on the loopback
-        port its annotation names (as the service proxy dials it), any other pod at its IP and port."""
+        """Where an endpoint's port is reached: through its pod as the API server's proxy dials it (a runner
+        pod's loopback port mapping), else at the endpoint's IP and port."""
         ref = address.get("targetRef") or {}
         if ref.get("kind") == "Pod":
             pod = self.storage.get(("", "pods"), ref.get("namespace") or namespace, str(ref.get("name", "")))
-            annotations = ((pod or {}).get("metadata") or {}).get("annotations") or {}
-            mapped = str(annotations.get(port_annotation(port), ""))
-            if mapped.isdigit():
-                return "127.0.0.1", int(mapped)
+            reached = connect_address(pod, port) if pod is not None else None
+            if reached is not None:
+                return reached
         return str(address["ip"]), port
 
     async def _namespace_labels(self, namespace: str) -> dict[str, str] | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +23,7 @@ from kaito.localcluster.builtins.client import (
 from kaito.localcluster.builtins.config import BuiltinsConfig
 from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer
+from kaito.localcluster.builtins.loops import Loops
 from kaito.localcluster.builtins.node_simulator import NodeSimulator
 from kaito.localcluster.builtins.runner.kubelet import Kubelet
 from kaito.localcluster.builtins.scheduler import Scheduler
@@ -52,7 +51,7 @@ class BuiltinControllers:
         self.config = config
         self._api: ApiClient | None = None
         self._owns_api = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops("informer")
         self._kubelet: Kubelet | None = None
         self._nodes: NodeSimulator | None = None
         self._events: EventRecorder | None = None
@@ -103,24 +102,13 @@ class BuiltinControllers:
         ]
         self._kubelet = Kubelet(client, self.config, pods, nodes, events)
         await self._kubelet.start()
-        for informer in informers.values():
-            self._tasks.append(
-                asyncio.create_task(informer.run(), name=f"informer-{informer.resource.plural}")
-            )
-        await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
-        for controller in controllers:
-            self._tasks.append(asyncio.create_task(controller.run(), name=controller.name))
+        await self._loops.start(informers.values(), controllers)
         await self._nodes.sync_configured(self.config.nodes)
         log.info("builtins.started", nodes=[spec.name for spec in self.config.nodes])
 
     async def stop(self) -> None:
         """Stop all loops and every local process; the API client is closed if we opened it."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._loops.stop()
         if self._kubelet is not None:
             await self._kubelet.stop()
             self._kubelet = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 from typing import Protocol
 
@@ -14,6 +12,7 @@ from kubernetes_asyncio.config import new_client_from_config
 from kaito.localcluster.builtins.client import PODS, KubeClient
 from kaito.localcluster.builtins.events import EventRecorder
 from kaito.localcluster.builtins.informer import Informer
+from kaito.localcluster.builtins.loops import Loops
 from kaito.localcluster.networking.endpoints_controller import (
     ENDPOINT_SLICES,
     ENDPOINTS,
@@ -37,7 +36,7 @@ class Networking:
         self._api: ApiClient | None = None
         self._events: EventRecorder | None = None
         self._proxy: ServiceProxy | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = Loops("net")
 
     @property
     def proxy(self) -> ServiceProxy:
@@ -54,21 +53,11 @@ class Networking:
         self._events = EventRecorder(client)
         controller = EndpointsController(client, services, pods, endpoints, slices)
         self._proxy = ServiceProxy(services, pods, endpoints, self._events, self.start_server)
-        informers = (services, pods, endpoints, slices)
-        for informer in informers:
-            self._tasks.append(asyncio.create_task(informer.run(), name=f"net-{informer.resource.plural}"))
-        await asyncio.gather(*(informer.synced.wait() for informer in informers))
-        for loop in (controller, self._proxy):
-            self._tasks.append(asyncio.create_task(loop.run(), name=loop.name))
+        await self._loops.start((services, pods, endpoints, slices), (controller, self._proxy))
         log.info("networking.started")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._loops.stop()
         if self._proxy is not None:
             await self._proxy.close()
         if self._events is not None:

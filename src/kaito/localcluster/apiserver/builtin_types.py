@@ -36,6 +36,21 @@ _POD_FIELDS = (
 )
 _SCALE = ScalePaths()
 
+
+def _workload(resource: str, kind: str, short_name: str) -> ResourceType:
+    """An apps/v1 controller of pods: listed by `kubectl get all`, with status and scale subresources."""
+    return _t(
+        "apps",
+        "v1",
+        resource,
+        kind,
+        short_names=(short_name,),
+        categories=("all",),
+        status_subresource=True,
+        scale=_SCALE,
+    )
+
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _t(
         "",
@@ -83,36 +98,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         short_names=("pvc",),
         status_subresource=True,
     ),
-    _t(
-        "apps",
-        "v1",
-        "deployments",
-        "Deployment",
-        short_names=("deploy",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
-    _t(
-        "apps",
-        "v1",
-        "replicasets",
-        "ReplicaSet",
-        short_names=("rs",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
-    _t(
-        "apps",
-        "v1",
-        "statefulsets",
-        "StatefulSet",
-        short_names=("sts",),
-        categories=("all",),
-        status_subresource=True,
-        scale=_SCALE,
-    ),
+    _workload("deployments", "Deployment", "deploy"),
+    _workload("replicasets", "ReplicaSet", "rs"),
+    _workload("statefulsets", "StatefulSet", "sts"),
     _t(
         "batch",
         "v1",

@@ -73,6 +73,16 @@ async def started_pid(cluster: BuiltinsCluster, started: Path) -> int:
     return await cluster.eventually(written, "the container process started", within=60)
 
 
+async def start_ignoring_pod(
+    cluster: BuiltinsCluster, tmp_path: Path, name: str, grace: int
+) -> tuple[str, int]:
+    """A pod whose process ignores SIGTERM, in a fresh namespace: (namespace, pid) once it runs."""
+    ns = await cluster.namespace()
+    started = tmp_path / "started"
+    await cluster.core.create_namespaced_pod(ns, python_pod(name, IGNORING, [str(started)], grace=grace))
+    return ns, await started_pid(cluster, started)
+
+
 async def read_pod(cluster: BuiltinsCluster, ns: str, name: str) -> Any | None:
     try:
         return await cluster.core.read_namespaced_pod(name, ns)
@@ -151,10 +161,7 @@ async def test_force_delete_with_grace_zero_removes_at_once(
     builtins_cluster: BuiltinsCluster, tmp_path: Path
 ) -> None:
     cluster = builtins_cluster
-    ns = await cluster.namespace()
-    started = tmp_path / "started"
-    await cluster.core.create_namespaced_pod(ns, python_pod("forced", IGNORING, [str(started)], grace=60))
-    pid = await started_pid(cluster, started)
+    ns, pid = await start_ignoring_pod(cluster, tmp_path, "forced", grace=60)
     deleted = await kubectl(cluster, "delete", "pod", "forced", "-n", ns, "--grace-period=0", "--force")
     assert deleted.returncode == 0, deleted.stderr
     assert await read_pod(cluster, ns, "forced") is None
@@ -169,10 +176,7 @@ async def test_a_second_delete_may_only_shorten_the_grace(
     builtins_cluster: BuiltinsCluster, tmp_path: Path
 ) -> None:
     cluster = builtins_cluster
-    ns = await cluster.namespace()
-    started = tmp_path / "started"
-    await cluster.core.create_namespaced_pod(ns, python_pod("slow", IGNORING, [str(started)], grace=60))
-    pid = await started_pid(cluster, started)
+    ns, pid = await start_ignoring_pod(cluster, tmp_path, "slow", grace=60)
     await cluster.core.delete_namespaced_pod("slow", ns)
     first = await read_pod(cluster, ns, "slow")
     assert first is not None
